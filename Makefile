@@ -1,0 +1,60 @@
+# Two commands matter: `make run` (set up everything, then serve on http://127.0.0.1:8000) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+FRONTEND_SOURCES := $(shell find frontend/src -type f 2>/dev/null) $(wildcard frontend/index.html frontend/vite.config.js)
+
+.PHONY: run test test-python test-frontend bench lint format setup frontend clean
+
+run: setup
+	DEBUG=1 $(PY) manage.py migrate --noinput
+	@echo "Serving on http://$(HOST):$(PORT)  (Ctrl-C to stop)"
+	DEBUG=1 $(VENV)/bin/daphne -b $(HOST) -p $(PORT) collab.asgi:application
+
+setup: $(VENV)/.installed frontend/dist/.vite/manifest.json
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+frontend/node_modules/.installed: frontend/package.json frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund
+	touch $@
+
+frontend/dist/.vite/manifest.json: frontend/node_modules/.installed $(FRONTEND_SOURCES)
+	cd frontend && npm run build
+
+frontend: frontend/dist/.vite/manifest.json
+
+# The whole suite: Python (SQLite; again on PostgreSQL when TEST_POSTGRES_URL is set) and the frontend's unit tests.
+test: setup
+	$(PY) -m pytest
+	@if [ -n "$$TEST_POSTGRES_URL" ]; then \
+		echo "== Python suite again on PostgreSQL =="; \
+		DATABASE_URL="$$TEST_POSTGRES_URL" $(PY) -m pytest -m "not browser"; \
+	fi
+	cd frontend && npm test
+
+test-python: setup
+	$(PY) -m pytest
+
+test-frontend: frontend/node_modules/.installed
+	cd frontend && npm test
+
+bench: setup
+	$(PY) bench/run.py
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.installed
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) frontend/node_modules frontend/dist staticfiles .test-db.sqlite3*

@@ -1,0 +1,36 @@
+"""Tunables of the collaboration engine, with their defaults; settings.COLLAB (from the environment) overrides them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from django.conf import settings
+
+
+@dataclass(frozen=True)
+class CollabConfig:
+    """Every knob the room, the store and the consumer read; documented in docs/configuration.md."""
+
+    FLUSH_INTERVAL: float = 1.0  # seconds between group commits of the update log
+    MAX_MESSAGE_BYTES: int = 1024 * 1024  # largest WebSocket message the application accepts
+    MAX_DOCUMENT_BYTES: int = 16 * 1024 * 1024  # size cap of a document's Yjs state
+    COMPACT_LOG_COUNT: int = 500  # compact when the log holds this many updates...
+    COMPACT_LOG_BYTES: int = 1024 * 1024  # ...or this many bytes
+    SEGMENT_BYTES: int = 512 * 1024  # largest stored snapshot segment (and sync chunk sent to a client)
+    ROOM_GRACE_SECONDS: float = 2.0  # how long an empty room stays loaded
+    RATE_UPDATES_PER_SECOND: float = 200.0  # token bucket of document updates per connection
+    RATE_UPDATES_BURST: float = 1000.0
+    RATE_AWARENESS_PER_SECOND: float = 100.0  # token bucket of awareness messages per connection
+    RATE_AWARENESS_BURST: float = 500.0
+    REPLICA_CHECK_SECONDS: float = 10.0  # how often room replicas in other processes compare state vectors
+    REVOCATION_CHECK_SECONDS: float = 1.0
+    AUTO_VERSION_MINUTES: float = 10.0  # at most one automatic version per this many minutes of activity
+    MAX_IMPORT_BYTES: int = 2 * 1024 * 1024  # largest Markdown/HTML import
+    MAX_TITLE_LENGTH: int = 200
+
+
+def get_config() -> CollabConfig:
+    """The configuration in force, read from ``settings.COLLAB`` each call so tests can override settings."""
+    overrides = getattr(settings, "COLLAB", {}) or {}
+    known = {f.name for f in fields(CollabConfig)}
+    return CollabConfig(**{key: value for key, value in overrides.items() if key in known})

@@ -1,0 +1,126 @@
+"""The WebSocket consumer: authenticate and authorise at connect, then pass bytes between socket and room."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from typing import Any
+
+from channels.consumer import AsyncConsumer
+from channels.exceptions import StopConsumer
+
+from .conf import get_config
+from .exceptions import CollabError, MessageTooLarge, UnsupportedFrame
+from .identity import display_name, user_color
+from .permissions import Action, aauthorize, allows
+from .registry import RoomRegistry, get_registry
+from .rooms import Room
+
+logger = logging.getLogger("documents.ws")
+_connection_ids = itertools.count(1)
+
+
+class DocumentConsumer(AsyncConsumer):
+    """One WebSocket connection to ``/ws/documents/<id>``, speaking the y-websocket protocol.
+
+    It is also the room's ``Connection``: ``id``, ``user``, ``can_write``, ``send`` and ``close``.
+
+    The hot path is kept short on purpose. ``AsyncConsumer.__call__`` would add a channel-layer channel and
+    receive loop per connection, and ``dispatch`` a thread hop (``aclose_old_connections``) before every message;
+    the room holds the process's single channel-layer subscription instead, and messages go straight to it.
+    """
+
+    channel_layer_alias = "__no_layer__"
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        self.scope = scope
+        self.base_send = send
+        self.room: Room | None = None
+        self.registry: RoomRegistry | None = None
+        self.id = f"ws{next(_connection_ids)}"
+        try:
+            while True:
+                message = await receive()
+                kind = message["type"]
+                if kind == "websocket.receive":
+                    await self.websocket_receive(message)
+                elif kind == "websocket.connect":
+                    await self.websocket_connect(message)
+                elif kind == "websocket.disconnect":
+                    await self.websocket_disconnect(message)
+        except StopConsumer:
+            pass
+        finally:
+            await self._leave()
+
+    # -- ASGI events ----------------------------------------------------------------------------------------------
+    async def websocket_connect(self, message: dict) -> None:
+        """Authorise, accept and join the room, or refuse the handshake (HTTP 403) sending nothing."""
+        self.user = self.scope.get("user")
+        document_id = self.scope["url_route"]["kwargs"]["document_id"]
+        try:
+            document, role = await aauthorize(self.user, document_id, Action.VIEW)
+        except CollabError as exc:
+            logger.warning("ws refused %s for %s: %s", self.scope.get("path"), _describe(self.user), type(exc).__name__)
+            await self.base_send({"type": "websocket.close"})
+            raise StopConsumer() from None
+        self.user_id = self.user.pk
+        self.user_name = display_name(self.user)
+        self.user_color = user_color(self.user)
+        self.can_write = allows(role, Action.EDIT)
+        await self.base_send({"type": "websocket.accept"})
+        self.registry = await get_registry()
+        self.room = await self.registry.join(document.pk, self)
+        logger.info("ws %s joined %s as %s (%s)", self.id, document.pk, self.user_name, role)
+
+    async def websocket_receive(self, message: dict) -> None:
+        """Hand a binary frame to the room; refuse text, oversized and bad messages with their close code."""
+        data = message.get("bytes")
+        try:
+            if data is None:
+                raise UnsupportedFrame("text frames are not part of the y-websocket protocol")
+            if len(data) > get_config().MAX_MESSAGE_BYTES:
+                raise MessageTooLarge(f"{len(data)} bytes")
+            if self.room is not None:
+                await self.room.receive(self, data)
+        except CollabError as exc:
+            logger.warning("ws %s closed with %d: %s: %s", self.id, exc.close_code, type(exc).__name__, exc)
+            await self.close(exc.close_code)
+        except Exception:
+            logger.exception("ws %s: unexpected error; closing with 1011", self.id)
+            await self.close(1011)
+
+    async def websocket_disconnect(self, message: dict) -> None:
+        """Leave the room (its presence states disappear for everyone at once)."""
+        raise StopConsumer()
+
+    # -- Connection interface used by the room ------------------------------------------------------------------
+    async def send(self, message: bytes) -> None:  # type: ignore[override]
+        """Send one framed message."""
+        await self.base_send({"type": "websocket.send", "bytes": message})
+
+    async def close(self, code: int, reason: str = "") -> None:
+        """Close the socket and leave the room at once, so nothing more is fanned out to it."""
+        await self.base_send({"type": "websocket.close", "code": code})
+        await self._leave()
+
+    async def _leave(self) -> None:
+        room, self.room = self.room, None
+        if room is not None and self.registry is not None:
+            await self.registry.leave(room, self)
+            logger.info("ws %s left %s", self.id, room.document_id)
+
+
+class RejectConsumer(AsyncConsumer):
+    """Refuses WebSocket handshakes on paths that are not a document (HTTP 403), with a log line."""
+
+    channel_layer_alias = "__no_layer__"
+
+    async def websocket_connect(self, message: dict) -> None:
+        logger.warning("ws refused: no such route %s", self.scope.get("path"))
+        await self.send({"type": "websocket.close"})
+        raise StopConsumer()
+
+
+def _describe(user: Any) -> str:
+    return f"user {user.pk}" if getattr(user, "is_authenticated", False) else "anonymous"

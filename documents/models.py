@@ -1,0 +1,97 @@
+"""Database rows: documents, their stored Yjs state, memberships and versions."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class Role(models.TextChoices):
+    """Roles a member can hold; the owner is implicit (``Document.owner``), never a membership row."""
+
+    VIEWER = "viewer", "Viewer"
+    EDITOR = "editor", "Editor"
+
+
+class Document(models.Model):
+    """A collaborative document.
+
+    Its Yjs state is stored as ``snapshot_segments`` (a compacted state, split into size-bounded updates so each fits
+    one WebSocket message) plus ``updates`` (the append log written since the last compaction).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    title = models.CharField(max_length=200)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="owned_documents")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    # Size in bytes of the stored Yjs state (snapshot plus log), kept up to date by the store.
+    size_bytes = models.BigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-updated_at"]
+        indexes = [models.Index(fields=["owner", "-updated_at"])]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Membership(models.Model):
+    """A user's role on a document they do not own."""
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["document", "user"], name="unique_membership")]
+        indexes = [models.Index(fields=["user", "document"])]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.role}) on {self.document}"
+
+
+class SnapshotSegment(models.Model):
+    """One size-bounded piece of a document's compacted state; applying all segments in order restores it."""
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="snapshot_segments")
+    position = models.PositiveIntegerField()
+    data = models.BinaryField()
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [models.UniqueConstraint(fields=["document", "position"], name="unique_segment_position")]
+
+
+class DocumentUpdate(models.Model):
+    """One entry of a document's append log: a Yjs update received since the last compaction."""
+
+    id = models.BigAutoField(primary_key=True)
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="updates")
+    data = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["document", "id"])]
+
+
+class Version(models.Model):
+    """A named (or automatic) snapshot of a document's content, kept across compactions."""
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="versions")
+    name = models.CharField(max_length=200)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    automatic = models.BooleanField(default=False)
+    # The full Yjs state (``Doc.get_update()``) at the time the version was taken.
+    state = models.BinaryField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["document", "-created_at"])]
+
+    def __str__(self) -> str:
+        return self.name

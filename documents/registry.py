@@ -1,0 +1,216 @@
+"""Every room open in this process: loading, joining, unloading after a grace period, and peer events."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from channels.layers import get_channel_layer
+
+from .conf import get_config
+from .exceptions import CollabError
+from .permissions import Action, aauthorize, allows
+from .replication import EMPTY_UPDATE, PeerLink, missing_from
+from .rooms import Connection, Room
+from .store import DocumentStore, get_store
+
+logger = logging.getLogger("documents.registry")
+
+CLOSE_REVOKED = 4403
+CLOSE_DELETED = 4404
+CLOSE_BY_OPERATOR = 4000
+
+
+class RoomRegistry:
+    """The rooms of this process.
+
+    Attributes:
+        rooms: open rooms by document id.
+        store: where rooms load from and append to.
+        peers: the channel-layer link to the other processes (also carries control events).
+        on_unload: callbacks run with a room after its final flush (automatic versions hook in here).
+        _loading: in-flight loads, so concurrent joiners share one.
+        _grace: timers unloading rooms that became empty.
+        _unloading: rooms being unloaded; a joiner waits for them, then loads a fresh room.
+    """
+
+    def __init__(self, store: DocumentStore, peers: PeerLink | None) -> None:
+        self.rooms: dict[uuid.UUID, Room] = {}
+        self.store = store
+        self.peers = peers
+        self.on_unload: list[Callable[[Room], Any]] = []
+        self._loading: dict[uuid.UUID, asyncio.Task[Room]] = {}
+        self._grace: dict[uuid.UUID, asyncio.TimerHandle] = {}
+        self._unloading: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self._checker: asyncio.Task[None] | None = None
+
+    # -- joining and leaving --------------------------------------------------------------------------------------
+    async def join(self, document_id: uuid.UUID, connection: Connection) -> Room:
+        """Add a connection to the document's room, loading the room first if needed."""
+        while True:
+            timer = self._grace.pop(document_id, None)
+            if timer is not None:
+                timer.cancel()
+            room = await self._get_or_load(document_id)
+            if not room.closed:
+                await room.join(connection)
+                return room
+
+    async def leave(self, room: Room, connection: Connection) -> None:
+        """Remove a connection; an empty room unloads after the grace period."""
+        await room.leave(connection)
+        if not room.members and not room.closed and room.document_id not in self._grace:
+            loop = asyncio.get_running_loop()
+            self._grace[room.document_id] = loop.call_later(
+                get_config().ROOM_GRACE_SECONDS, self._start_unload, room
+            )
+
+    async def _get_or_load(self, document_id: uuid.UUID) -> Room:
+        while document_id in self._unloading:
+            await asyncio.shield(self._unloading[document_id])
+        room = self.rooms.get(document_id)
+        if room is not None:
+            return room
+        task = self._loading.get(document_id)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._load(document_id))
+            self._loading[document_id] = task
+        return await asyncio.shield(task)
+
+    async def _load(self, document_id: uuid.UUID) -> Room:
+        try:
+            updates = await self.store.load(document_id)
+            replicate = self.peers is not None and self.peers.replicate
+            room = Room(document_id, self.store, self.peers if replicate else None)
+            room.load(updates)
+            self.rooms[document_id] = room
+            if self.peers is not None:
+                await self.peers.subscribe(document_id, lambda event: self._on_peer_event(room, event))
+                self.peers.publish_state(document_id, room.doc.get_state())
+            self._ensure_checker()
+            return room
+        finally:
+            self._loading.pop(document_id, None)
+
+    def _start_unload(self, room: Room) -> None:
+        self._grace.pop(room.document_id, None)
+        if room.members or room.closed:
+            return
+        room.closed = True
+        self.rooms.pop(room.document_id, None)
+        task = asyncio.get_running_loop().create_task(self._unload(room))
+        self._unloading[room.document_id] = task
+
+    async def _unload(self, room: Room) -> None:
+        try:
+            await self.store.flush()
+            await self.store.compact(room.document_id)
+            if self.peers is not None:
+                await self.peers.unsubscribe(room.document_id)
+            for callback in self.on_unload:
+                result = callback(room)
+                if asyncio.iscoroutine(result):
+                    await result
+        except Exception:
+            logger.exception("unloading room %s failed", room.document_id)
+        finally:
+            self.store.forget(room.document_id)
+            self._unloading.pop(room.document_id, None)
+
+    # -- events from other processes and from synchronous Django code -------------------------------------------
+    async def _on_peer_event(self, room: Room, event: dict[str, Any]) -> None:
+        kind = event["type"]
+        if kind == "room.update":
+            await room.receive_peer_update(event["update"])
+        elif kind == "room.awareness":
+            await room.receive_peer_awareness(event["payload"])
+        elif kind == "room.state":
+            self._answer_state(room, event["state"], event.get("reply", False))
+        elif kind == "room.access":
+            await self.recheck_access(room, int(event["user_id"]))
+        elif kind == "room.close":
+            await room.close_all(int(event.get("code", CLOSE_BY_OPERATOR)), event.get("reason", ""))
+
+    def _answer_state(self, room: Room, state_vector: bytes, reply: bool) -> None:
+        if self.peers is None:
+            return
+        diff = room.doc.get_update(state_vector)
+        if diff != EMPTY_UPDATE:
+            self.peers.publish_update(room.document_id, diff)
+        ours = room.doc.get_state()
+        if not reply and missing_from(state_vector, ours):
+            self.peers.publish_state(room.document_id, ours, reply=True)
+
+    async def recheck_access(self, room: Room, user_id: int) -> None:
+        """Apply a changed role to a user's live connections: close them if revoked, else update write access."""
+        for connection in room.connections_of(user_id):
+            try:
+                _, role = await aauthorize(connection.user, room.document_id, Action.VIEW)  # type: ignore[attr-defined]
+            except CollabError:
+                logger.info("access of user %s to %s revoked: closing %s", user_id, room.document_id, connection.id)
+                await connection.close(CLOSE_REVOKED, "access revoked")
+                await self.leave(room, connection)
+                continue
+            connection.can_write = allows(role, Action.EDIT)
+
+    def _ensure_checker(self) -> None:
+        if self.peers is not None and self.peers.replicate and (self._checker is None or self._checker.done()):
+            self._checker = asyncio.get_running_loop().create_task(self._check_replicas())
+
+    async def _check_replicas(self) -> None:
+        while self.rooms:
+            await asyncio.sleep(get_config().REPLICA_CHECK_SECONDS)
+            for room in list(self.rooms.values()):
+                self.peers.publish_state(room.document_id, room.doc.get_state())  # type: ignore[union-attr]
+
+    async def shutdown(self) -> None:
+        """Flush every buffered update (graceful stop: SIGTERM or SIGINT through daphne)."""
+        await self.store.flush()
+        logger.info("flushed %d open rooms before shutdown", len(self.rooms))
+
+
+_registry: RoomRegistry | None = None
+_registry_lock: asyncio.Lock | None = None
+
+
+async def get_registry() -> RoomRegistry:
+    """The process's registry, created (with its channel-layer link) on first use."""
+    global _registry, _registry_lock
+    if _registry is not None:
+        return _registry
+    if _registry_lock is None:
+        _registry_lock = asyncio.Lock()
+    async with _registry_lock:
+        if _registry is None:
+            layer = get_channel_layer()
+            peers = PeerLink(layer) if layer is not None else None
+            if peers is not None:
+                await peers.start()
+            registry = RoomRegistry(get_store(), peers)
+            _flush_before_reactor_shutdown(registry)
+            _registry = registry
+    return _registry
+
+
+def loaded_registry() -> RoomRegistry | None:
+    """The registry if this process has one (it runs a server), else None."""
+    return _registry
+
+
+def _flush_before_reactor_shutdown(registry: RoomRegistry) -> None:
+    """Under daphne, make Twisted wait for the final flush before it stops the loop."""
+    if "twisted.internet.reactor" not in sys.modules:
+        return
+    from twisted.internet import defer, reactor
+
+    def flush() -> defer.Deferred[None]:
+        future = asyncio.ensure_future(registry.shutdown())
+        return defer.Deferred.fromFuture(future)
+
+    with contextlib.suppress(Exception):
+        reactor.addSystemEventTrigger("before", "shutdown", flush)

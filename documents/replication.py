@@ -1,0 +1,140 @@
+"""The link between replicas of the same room in different processes, over the channel layer.
+
+Each process holds one channel-layer channel and adds it to a group per open document. Document updates and
+awareness changes a process receives from its clients are published once per update (not once per client); peers
+apply them and fan them out to their own clients without storing or re-publishing them. The layer is lossy by design
+(channels-redis drops messages for full channels and expires old ones), so replicas also exchange state vectors when
+a room loads and every ``REPLICA_CHECK_SECONDS``, and repair any gap with a sync exchange.
+
+Control events (access changed, document deleted, close all) travel the same groups, also with the in-memory layer
+of a single process, so synchronous Django code can reach live rooms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from channels.layers import BaseChannelLayer, InMemoryChannelLayer
+
+from .conf import get_config
+from .protocol import read_state_vector
+
+logger = logging.getLogger("documents.replication")
+EMPTY_UPDATE = b"\x00\x00"
+
+
+def group_name(document_id: Any) -> str:
+    """The channel-layer group of a document's room replicas."""
+    return f"document.{uuid.UUID(str(document_id)).hex}"
+
+
+class PeerLink:
+    """This process's membership in the channel layer, shared by all its rooms.
+
+    Attributes:
+        instance: a random id stamped on every message this process publishes, so it ignores its own.
+        replicate: whether document traffic goes to peers (False with the in-memory layer: there are none).
+        channel: this process's channel name, member of one group per open document.
+        _outbox: messages waiting to be published, sent in order by one task.
+        _handlers: document id -> coroutine handling a control or replication event for that room.
+    """
+
+    def __init__(self, layer: BaseChannelLayer) -> None:
+        self.layer = layer
+        self.instance = uuid.uuid4().hex
+        self.replicate = not isinstance(layer, InMemoryChannelLayer)
+        self.channel: str | None = None
+        self._outbox: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
+        self._handlers: dict[str, Callable[[dict[str, Any]], Awaitable[None]]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        """Create the process's channel and start reading and publishing."""
+        self.channel = await self.layer.new_channel()
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._read()), loop.create_task(self._publish())]
+
+    async def subscribe(self, document_id: uuid.UUID, handler: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+        """Receive the events of a document's group."""
+        group = group_name(document_id)
+        self._handlers[group] = handler
+        await self.layer.group_add(group, self.channel)
+
+    async def unsubscribe(self, document_id: uuid.UUID) -> None:
+        """Stop receiving a document's events (its room unloaded)."""
+        group = group_name(document_id)
+        self._handlers.pop(group, None)
+        await self.layer.group_discard(group, self.channel)
+
+    def publish_update(self, document_id: uuid.UUID, update: bytes) -> None:
+        """Send a document update to the other replicas."""
+        if self.replicate:
+            self._send(document_id, {"type": "room.update", "update": update})
+
+    def publish_awareness(self, document_id: uuid.UUID, payload: bytes) -> None:
+        """Send an awareness update to the other replicas."""
+        if self.replicate:
+            self._send(document_id, {"type": "room.awareness", "payload": payload})
+
+    def publish_state(self, document_id: uuid.UUID, state_vector: bytes, reply: bool = False) -> None:
+        """Announce a replica's state vector so peers send what it lacks."""
+        if self.replicate:
+            self._send(document_id, {"type": "room.state", "state": state_vector, "reply": reply})
+
+    def _send(self, document_id: uuid.UUID, event: dict[str, Any]) -> None:
+        event["origin"] = self.instance
+        event["group"] = group_name(document_id)
+        self._outbox.put_nowait((event["group"], event))
+
+    async def _publish(self) -> None:
+        while True:
+            group, event = await self._outbox.get()
+            try:
+                await self.layer.group_send(group, event)
+            except Exception:
+                logger.exception("could not publish %s to %s", event["type"], group)
+
+    async def _read(self) -> None:
+        while True:
+            try:
+                event = await self.layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("channel layer receive failed; retrying")
+                await asyncio.sleep(1)
+                continue
+            if event.get("origin") == self.instance:
+                continue
+            handler = self._handlers.get(event.get("group", ""))
+            if handler is None:
+                continue
+            try:
+                await handler(event)
+            except Exception:
+                logger.exception("handling %s failed", event.get("type"))
+
+    async def close(self) -> None:
+        """Stop the reader and publisher tasks."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def missing_from(state_vector: bytes, ours: bytes) -> bool:
+    """Whether a peer's state vector has something our state vector lacks."""
+    theirs = read_state_vector(state_vector)
+    mine = read_state_vector(ours)
+    return any(clock > mine.get(client, 0) for client, clock in theirs.items())
+
+
+def replica_check_interval() -> float:
+    """Seconds between periodic state-vector comparisons of room replicas."""
+    return get_config().REPLICA_CHECK_SECONDS

@@ -1,0 +1,93 @@
+"""Request and response shapes of the REST API (also the source of its OpenAPI schema)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from .conf import get_config
+from .content import EXPORT_FORMATS
+from .models import Document, Role
+from .permissions import EDITOR, OWNER, VIEWER
+
+ROLE_CHOICES = [(OWNER, "Owner"), (EDITOR, "Editor"), (VIEWER, "Viewer")]
+
+
+class DocumentSerializer(serializers.ModelSerializer):
+    """A document as listed: the caller's role and the owner's username included."""
+
+    role = serializers.ChoiceField(choices=ROLE_CHOICES, read_only=True, help_text="The caller's role.")
+    owner = serializers.CharField(source="owner.username", read_only=True, help_text="The owner's username.")
+
+    class Meta:
+        model = Document
+        fields = ["id", "title", "role", "owner", "created_at", "updated_at"]
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+
+class DocumentDetailSerializer(DocumentSerializer):
+    """A single document, with its plain text (blocks joined by newlines)."""
+
+    text = serializers.CharField(read_only=True, help_text="The document's plain text.")
+
+    class Meta(DocumentSerializer.Meta):
+        fields = [*DocumentSerializer.Meta.fields, "text"]
+
+
+class TitleSerializer(serializers.Serializer):
+    """The body of a create or rename: a title of 1 to 200 characters, surrounding whitespace removed."""
+
+    title = serializers.CharField(max_length=get_config().MAX_TITLE_LENGTH, trim_whitespace=True)
+
+
+class MemberSerializer(serializers.Serializer):
+    """Someone with access to a document; the owner appears with role "owner"."""
+
+    username = serializers.CharField(read_only=True)
+    role = serializers.ChoiceField(choices=ROLE_CHOICES, read_only=True)
+
+
+class MemberWriteSerializer(serializers.Serializer):
+    """The body that adds a member or changes an existing member's role."""
+
+    username = serializers.CharField(max_length=150)
+    role = serializers.ChoiceField(
+        choices=Role.choices,
+        error_messages={"invalid_choice": "Choose one of: " + ", ".join(Role.values) + "."},
+    )
+
+
+class ExportQuerySerializer(serializers.Serializer):
+    """The query of an export: the output format."""
+
+    format = serializers.ChoiceField(
+        choices=EXPORT_FORMATS,
+        error_messages={"invalid_choice": "Choose one of: " + ", ".join(EXPORT_FORMATS) + "."},
+    )
+
+
+class TokenRequestSerializer(serializers.Serializer):
+    """Credentials exchanged for an API token."""
+
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=4096, trim_whitespace=False, style={"input_type": "password"})
+
+
+class TokenSerializer(serializers.Serializer):
+    """An API token, sent as ``Authorization: Token KEY``."""
+
+    token = serializers.CharField(read_only=True)
+
+
+class ErrorSerializer(serializers.Serializer):
+    """An error not tied to a field; field errors map each field name to a list of messages instead."""
+
+    detail = serializers.CharField()
+
+
+def detail_data(document: Document, role: str, text: str) -> dict[str, Any]:
+    """The detail representation of ``document`` for a caller holding ``role``."""
+    document.role = role  # type: ignore[attr-defined]
+    document.text = text  # type: ignore[attr-defined]
+    return DocumentDetailSerializer(document).data

@@ -1,0 +1,290 @@
+"""Durable storage of Yjs documents: a compacted snapshot (size-bounded segments) plus an append log.
+
+Writes are buffered in memory and group-committed at most every flush window by one writer task per process, so a
+burst of keystrokes costs one transaction, not one per update. The ORM runs on a dedicated writer thread so it never
+blocks the event loop. ``DjangoDocumentStore`` is the real store; ``MemoryDocumentStore`` serves room tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pycrdt import Doc, get_state, merge_updates
+
+from .conf import get_config
+from .protocol import read_state_vector
+
+logger = logging.getLogger("documents.store")
+T = TypeVar("T")
+
+
+@dataclass
+class LogStats:
+    """How much a document's append log holds since its last compaction."""
+
+    count: int = 0
+    bytes: int = 0
+
+
+def pack_updates(updates: list[bytes], limit: int) -> list[bytes]:
+    """Merge consecutive updates into as few pieces as possible, each at most ``limit`` bytes when it can be.
+
+    Merging (not re-encoding through a Doc) keeps updates that still wait for a missing dependency. A piece that is
+    already over the limit on its own stays as it is.
+    """
+    pieces: list[bytes] = []
+    batch: list[bytes] = []
+    batch_bytes = 0
+    for update in updates:
+        if batch and batch_bytes + len(update) > limit:
+            pieces.append(_merge(batch))
+            batch, batch_bytes = [], 0
+        batch.append(update)
+        batch_bytes += len(update)
+    if batch:
+        pieces.append(_merge(batch))
+    return pieces
+
+
+def _merge(updates: list[bytes]) -> bytes:
+    return updates[0] if len(updates) == 1 else merge_updates(*updates)
+
+
+def compact_updates(updates: list[bytes], limit: int) -> list[bytes]:
+    """Compact a document's stored updates into snapshot segments of at most ``limit`` bytes each.
+
+    A small document is re-encoded through a Doc, which also drops deleted content, but only when nothing is pending
+    (the Doc's state vector equals the merged updates' one); otherwise, and for large documents, updates are merged.
+    """
+    if not updates:
+        return []
+    if sum(len(update) for update in updates) <= limit:
+        merged = _merge(updates)
+        doc = Doc()
+        doc.apply_update(merged)
+        if read_state_vector(doc.get_state()) == read_state_vector(get_state(merged)):
+            encoded = doc.get_update()
+            return [encoded if len(encoded) <= len(merged) else merged]
+        return [merged]
+    return pack_updates(updates, limit)
+
+
+class DocumentStore:
+    """Buffered, group-committed storage of document updates; subclasses supply the synchronous storage calls.
+
+    Attributes:
+        _buffer: updates accepted but not yet committed, per document, in arrival order.
+        _stats: the size of each loaded document's stored log, to decide when to compact.
+        _executor: the single writer thread all storage calls run on, in submission order.
+        _flusher: the task committing the buffer every flush window.
+    """
+
+    def __init__(self) -> None:
+        self._buffer: dict[uuid.UUID, list[bytes]] = defaultdict(list)
+        self._stats: dict[uuid.UUID, LogStats] = defaultdict(LogStats)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="document-store")
+        self._flusher: asyncio.Task[None] | None = None
+        self._flush_lock: asyncio.Lock | None = None
+
+    # -- interface used by rooms --------------------------------------------------------------------------------
+    async def load(self, document_id: uuid.UUID) -> list[bytes]:
+        """The document's stored updates (snapshot segments, then the log), compacting first if the log is long."""
+        await self.flush()
+        updates, stats = await self._run(self._load_sync, document_id)
+        config = get_config()
+        if stats.count > config.COMPACT_LOG_COUNT or stats.bytes > config.COMPACT_LOG_BYTES:
+            await self._run(self._compact_sync, document_id)
+            updates, stats = await self._run(self._load_sync, document_id)
+        self._stats[document_id] = stats
+        return updates
+
+    def append(self, document_id: uuid.UUID, update: bytes) -> None:
+        """Queue an update for the next group commit (within the flush window)."""
+        self._buffer[document_id].append(update)
+        self._ensure_flusher()
+
+    async def flush(self) -> None:
+        """Commit every buffered update now, then compact the documents whose log grew past its threshold."""
+        if self._flush_lock is None:
+            self._flush_lock = asyncio.Lock()
+        async with self._flush_lock:
+            if not self._buffer:
+                return
+            batch, self._buffer = dict(self._buffer), defaultdict(list)
+            await self._run(self._write_sync, batch)
+            for document_id in self._over_threshold(batch):
+                await self.compact(document_id)
+
+    async def compact(self, document_id: uuid.UUID) -> None:
+        """Fold the document's log into its snapshot segments."""
+        await self._run(self._compact_sync, document_id)
+        self._stats[document_id] = LogStats()
+
+    def forget(self, document_id: uuid.UUID) -> None:
+        """Drop the in-memory bookkeeping of a document whose room unloaded (after its final flush)."""
+        self._stats.pop(document_id, None)
+
+    def read_sync(self, document_id: uuid.UUID) -> list[bytes]:
+        """The stored updates, read on the calling thread (for synchronous views when no room is open)."""
+        return self._load_sync(document_id)[0]
+
+    # -- internals -----------------------------------------------------------------------------------------------
+    def _over_threshold(self, batch: dict[uuid.UUID, list[bytes]]) -> Iterable[uuid.UUID]:
+        config = get_config()
+        for document_id, updates in batch.items():
+            stats = self._stats[document_id]
+            stats.count += len(updates)
+            stats.bytes += sum(len(update) for update in updates)
+            if stats.count > config.COMPACT_LOG_COUNT or stats.bytes > config.COMPACT_LOG_BYTES:
+                yield document_id
+
+    def _ensure_flusher(self) -> None:
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_soon())
+
+    async def _flush_soon(self) -> None:
+        await asyncio.sleep(get_config().FLUSH_INTERVAL)
+        try:
+            await self.flush()
+        except Exception:
+            logger.exception("flush failed; updates stay buffered for the next attempt")
+        finally:
+            self._flusher = None
+            if self._buffer:
+                self._ensure_flusher()
+
+    async def _run(self, func: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
+
+    def _load_sync(self, document_id: uuid.UUID) -> tuple[list[bytes], LogStats]:
+        raise NotImplementedError
+
+    def _write_sync(self, batch: dict[uuid.UUID, list[bytes]]) -> None:
+        raise NotImplementedError
+
+    def _compact_sync(self, document_id: uuid.UUID) -> None:
+        raise NotImplementedError
+
+
+class MemoryDocumentStore(DocumentStore):
+    """Keeps documents in process memory; for tests of rooms without a database."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.segments: dict[uuid.UUID, list[bytes]] = defaultdict(list)
+        self.log: dict[uuid.UUID, list[bytes]] = defaultdict(list)
+
+    def _load_sync(self, document_id: uuid.UUID) -> tuple[list[bytes], LogStats]:
+        log = list(self.log[document_id])
+        return [*self.segments[document_id], *log], LogStats(len(log), sum(map(len, log)))
+
+    def _write_sync(self, batch: dict[uuid.UUID, list[bytes]]) -> None:
+        for document_id, updates in batch.items():
+            self.log[document_id].extend(updates)
+
+    def _compact_sync(self, document_id: uuid.UUID) -> None:
+        updates = [*self.segments[document_id], *self.log[document_id]]
+        self.segments[document_id] = compact_updates(updates, get_config().SEGMENT_BYTES)
+        self.log[document_id] = []
+
+
+class DjangoDocumentStore(DocumentStore):
+    """Stores documents in the database through the ORM, on the store's writer thread."""
+
+    def _load_sync(self, document_id: uuid.UUID) -> tuple[list[bytes], LogStats]:
+        from .models import DocumentUpdate, SnapshotSegment
+
+        with _database_connection():
+            segments = [
+                bytes(data)
+                for data in SnapshotSegment.objects.filter(document_id=document_id).values_list("data", flat=True)
+            ]
+            log = [
+                bytes(data)
+                for data in DocumentUpdate.objects.filter(document_id=document_id)
+                .order_by("id")
+                .values_list("data", flat=True)
+            ]
+        return [*segments, *log], LogStats(len(log), sum(map(len, log)))
+
+    def _write_sync(self, batch: dict[uuid.UUID, list[bytes]]) -> None:
+        from django.db import transaction
+        from django.db.models import F
+        from django.utils import timezone
+
+        from .models import Document, DocumentUpdate
+
+        with _database_connection(), transaction.atomic():
+            existing = set(Document.objects.filter(pk__in=batch.keys()).values_list("pk", flat=True))
+            rows = [
+                DocumentUpdate(document_id=doc_id, data=u)
+                for doc_id, updates in batch.items()
+                if doc_id in existing
+                for u in updates
+            ]
+            DocumentUpdate.objects.bulk_create(rows, batch_size=500)
+            now = timezone.now()
+            for document_id in existing:
+                added = sum(len(update) for update in batch[document_id])
+                Document.objects.filter(pk=document_id).update(updated_at=now, size_bytes=F("size_bytes") + added)
+        dropped = set(batch) - existing
+        if dropped:
+            logger.warning("dropped updates of deleted documents %s", sorted(map(str, dropped)))
+
+    def _compact_sync(self, document_id: uuid.UUID) -> None:
+        from django.db import transaction
+
+        from .models import Document, DocumentUpdate, SnapshotSegment
+
+        with _database_connection(), transaction.atomic():
+            # Locking the row serialises compactions of one document across processes (a no-op on SQLite, whose
+            # IMMEDIATE transactions already serialise writers).
+            if not Document.objects.select_for_update().filter(pk=document_id).exists():
+                return
+            segments = list(SnapshotSegment.objects.filter(document_id=document_id).values_list("data", flat=True))
+            log = list(DocumentUpdate.objects.filter(document_id=document_id).order_by("id").values_list("id", "data"))
+            if not log:
+                return
+            updates = [bytes(data) for data in segments] + [bytes(data) for _, data in log]
+            pieces = compact_updates(updates, get_config().SEGMENT_BYTES)
+            SnapshotSegment.objects.filter(document_id=document_id).delete()
+            SnapshotSegment.objects.bulk_create(
+                SnapshotSegment(document_id=document_id, position=index, data=piece)
+                for index, piece in enumerate(pieces)
+            )
+            # Only the rows read above: another process may have appended more since, and those stay in the log.
+            DocumentUpdate.objects.filter(document_id=document_id, id__lte=log[-1][0]).delete()
+            Document.objects.filter(pk=document_id).update(size_bytes=sum(map(len, pieces)))
+        logger.info("compacted %s: %d log updates into %d segments", document_id, len(log), len(pieces))
+
+
+class _database_connection:
+    """Run ORM work on a long-lived thread: drop connections that broke or outlived CONN_MAX_AGE, before and after."""
+
+    def __enter__(self) -> None:
+        from django.db import close_old_connections
+
+        close_old_connections()
+
+    def __exit__(self, *exc_info: object) -> None:
+        from django.db import close_old_connections
+
+        close_old_connections()
+
+
+_default_store: DocumentStore | None = None
+
+
+def get_store() -> DocumentStore:
+    """The process's store (the Django one), created on first use."""
+    global _default_store
+    if _default_store is None:
+        _default_store = DjangoDocumentStore()
+    return _default_store

@@ -1,0 +1,85 @@
+// Small JSON client for the Django REST API (session cookie + CSRF header).
+
+export class ApiError extends Error {
+  constructor(message, status, body) {
+    super(message)
+    this.name = 'ApiError'
+    this.status = status
+    this.body = body
+  }
+}
+
+function flatten(value) {
+  if (value == null) return []
+  if (typeof value === 'string') return [value]
+  if (Array.isArray(value)) return value.flatMap(flatten)
+  if (typeof value === 'object') {
+    for (const key of ['message', 'detail', 'error']) {
+      if (key in value) return flatten(value[key])
+    }
+    return Object.entries(value).flatMap(([field, v]) => {
+      const parts = flatten(v)
+      if (field === 'non_field_errors' || field === 'code' || field === 'status') {
+        return field === 'non_field_errors' ? parts : []
+      }
+      return parts.map((p) => `${field}: ${p}`)
+    })
+  }
+  return [String(value)]
+}
+
+/** Turns an error response body (DRF style or {error: ...}) into one human-readable line. */
+export function errorMessage(body, status) {
+  const parts = flatten(body).filter(Boolean)
+  if (parts.length) return parts.join(' ')
+  if (status === 403) return 'You do not have permission to do that.'
+  if (status === 404) return 'Not found.'
+  return status ? `Request failed (${status}).` : 'Request failed.'
+}
+
+/**
+ * @param {{apiBase: string, csrfToken?: string, fetchImpl?: typeof fetch}} config
+ */
+export function createApi({ apiBase, csrfToken = '', fetchImpl }) {
+  const base = (apiBase || '/api').replace(/\/+$/, '')
+  const doFetch = (...args) => (fetchImpl || globalThis.fetch)(...args)
+
+  async function request(method, path, body) {
+    const headers = { Accept: 'application/json' }
+    if (body !== undefined) headers['Content-Type'] = 'application/json'
+    if (method !== 'GET' && method !== 'HEAD') headers['X-CSRFToken'] = csrfToken
+    let response
+    try {
+      response = await doFetch(base + path, {
+        method,
+        headers,
+        credentials: 'same-origin',
+        body: body === undefined ? undefined : JSON.stringify(body),
+      })
+    } catch (err) {
+      throw new ApiError('Network error — check your connection and try again.', 0, null)
+    }
+    let data = null
+    const text = response.status === 204 ? '' : await response.text()
+    if (text) {
+      try {
+        data = JSON.parse(text)
+      } catch {
+        data = null
+      }
+    }
+    if (!response.ok) {
+      throw new ApiError(errorMessage(data, response.status), response.status, data)
+    }
+    return data
+  }
+
+  return {
+    base,
+    request,
+    get: (path) => request('GET', path),
+    post: (path, body) => request('POST', path, body),
+    patch: (path, body) => request('PATCH', path, body),
+    delete: (path) => request('DELETE', path),
+  }
+}

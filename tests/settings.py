@@ -1,0 +1,16 @@
+"""Settings for the test suite: the project settings with a fixed secret and fast timers."""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
+os.environ.setdefault("DEBUG", "0")
+os.environ.setdefault("COLLAB_FLUSH_INTERVAL", "0.2")
+os.environ.setdefault("COLLAB_ROOM_GRACE_SECONDS", "0.5")
+
+from collab.settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Whitenoise warns (an error under pytest) when STATIC_ROOT is missing; tests serve from the finders instead.
+STATIC_ROOT = BASE_DIR / ".test-static"  # noqa: F405
+STATIC_ROOT.mkdir(exist_ok=True)
