@@ -45,9 +45,21 @@ _ERROR_TEXT = {
 }
 
 
+# A 400 names each bad field with its messages, or explains in ``detail`` (malformed JSON, wrong content type).
+FIELD_ERRORS = {
+    "type": "object",
+    "properties": {"detail": {"type": "string"}},
+    "additionalProperties": {"type": "array", "items": {"type": "string"}},
+    "example": {"title": ["This field may not be blank."]},
+}
+
+
 def errors(*codes: int) -> dict[int, OpenApiResponse]:
     """Schema entries for the error statuses an operation can answer with."""
-    return {code: OpenApiResponse(ErrorSerializer, description=_ERROR_TEXT[code]) for code in codes}
+    return {
+        code: OpenApiResponse(FIELD_ERRORS if code == 400 else ErrorSerializer, description=_ERROR_TEXT[code])
+        for code in codes
+    }
 
 
 class DocumentListView(APIView):
@@ -165,9 +177,10 @@ class ExportView(APIView):
     @extend_schema(
         parameters=[OpenApiParameter("format", OpenApiTypes.STR, enum=list(EXPORT_FORMATS), required=True)],
         responses={
-            (200, "text/markdown"): OpenApiTypes.STR,
-            (200, "text/html"): OpenApiTypes.STR,
-            (200, "text/plain"): OpenApiTypes.STR,
+            **{
+                (200, content_type): OpenApiResponse(OpenApiTypes.STR, description="The document, as a download.")
+                for content_type, _ in EXPORT_TYPES.values()
+            },
             **errors(400, 401, 404),
         },
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -43,7 +44,7 @@ def _translate(exc: Exception) -> Exception:
 
 def log_client_error(request: Any, status_code: int, data: Any) -> None:
     """Log a 4xx response as one line: method, path, status, and the start of its error body."""
-    detail = repr(data)
+    detail = json.dumps(data, default=str, ensure_ascii=False)
     if len(detail) > _LOGGED_DETAIL_CHARS:
         detail = detail[:_LOGGED_DETAIL_CHARS] + "..."
     logger.info("%s %s -> %d (%s) %s", request.method, request.path, status_code, _who(request), detail)

@@ -215,7 +215,8 @@ def _md_block(node: Node, alternate: bool = False) -> str:
     kind = node.type
     if kind == "heading":
         level = min(max(as_int(node.attrs.get("level"), 1), 1), 6)
-        text = re.sub(r"(^|\s)(#+)$", r"\1\\\2", _md_inline(node.content, " "))
+        content = [c if isinstance(c, Text) else Text(" ") for c in node.content]  # no line breaks in a heading
+        text = re.sub(r"(^|\s)(#+)$", r"\1\\\2", _md_inline(content))
         return "#" * level + (" " + text if text else "")
     if kind in ("bulletList", "orderedList"):
         return _md_list(node, alternate)
@@ -226,7 +227,7 @@ def _md_block(node: Node, alternate: bool = False) -> str:
     if kind == "horizontalRule":
         return "---"
     if kind == "paragraph" or any(isinstance(c, Text) for c in node.content):
-        return _md_inline(node.content, "\\\n")
+        return _md_inline(node.content)
     return _md_blocks(node.content)
 
 
@@ -237,8 +238,7 @@ def _md_list(node: Node, alternate: bool) -> str:
     for number, item in enumerate((c for c in node.content if isinstance(c, Node)), start):
         bullet = "* " if alternate else "- "
         marker = f"{number}{')' if alternate else '.'} " if node.type == "orderedList" else bullet
-        body = _md_item(item)
-        lines.append(marker + _indent(body, len(marker)) if body else marker.rstrip())
+        lines.append(re.sub(r"^(\S+) (?=\n|$)", r"\1", marker + _indent(_md_item(item), len(marker))))
     return "\n".join(lines)
 
 
@@ -261,17 +261,48 @@ def _indent(text: str, width: int) -> str:
 def _md_code(node: Node) -> str:
     """A fenced code block, the fence longer than any backtick run inside."""
     code = _text_inline(node.content)
-    fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", code)), default=0))
+    fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"^ {0,3}(`+)", code, re.M)), default=0))
     language = _LANGUAGE.sub("", str(node.attrs.get("language") or ""))
     return f"{fence}{language}\n{code}\n{fence}" if code else f"{fence}{language}\n{fence}"
 
 
-def _md_inline(content: list[Inline], brk: str) -> str:
-    """Inline Markdown: nested emphasis, then each line guarded against block syntax and whitespace loss."""
+def _md_inline(content: list[Inline]) -> str:
+    """Inline Markdown, checked by parsing it back: emphasis CommonMark cannot express is dropped, never the text."""
     while content and isinstance(content[-1], Node) and content[-1].type == "hardBreak":
         content = content[:-1]
-    text = _render_runs(_shift_spaces(_runs(content)), _md_open, _md_close, _md_text, brk)
-    return "\n".join(_md_guard(line) for line in text.split("\n"))
+    runs = _shift_spaces(_runs(content))
+    while True:
+        text = _render_runs(runs, _md_open, _md_close, _md_text, "\\\n")
+        text = "\n".join(_md_guard(line) for line in text.split("\n"))
+        index = _md_mismatch(text, runs)
+        plainer = None if index is None else _plainer(runs, index)
+        if plainer is None:  # round-trips, or plain text with characters Markdown cannot spell
+            return text
+        runs = _shift_spaces(plainer)
+
+
+def _md_mismatch(text: str, runs: list) -> int | None:
+    """Index of the first run whose characters or mark names do not come back from parsing the Markdown."""
+    from .prosemirror_write import parse_markdown_inline
+
+    parsed = []
+    for item in parse_markdown_inline(text):
+        names = frozenset(n for n in item.marks if n in MARK_ORDER) if isinstance(item, Text) else frozenset()
+        parsed.extend((c, names) for c in (item.text if isinstance(item, Text) else "\n"))
+    wanted = [(c, frozenset(m[0] for m in marks), i) for i, (chunk, marks) in enumerate(runs) for c in chunk or "\n"]
+    for position, want in enumerate(wanted):
+        if position >= len(parsed) or parsed[position] != want[:2]:
+            return want[2]
+    return len(runs) - 1 if len(parsed) > len(wanted) else None
+
+
+def _plainer(runs: list, index: int) -> list | None:
+    """Drop the emphasis (else all marks) of the first marked run at, before or after index; None if none is."""
+    for i in (index, index - 1, index + 1, *range(len(runs))):
+        if 0 <= i < len(runs) and runs[i][1]:
+            rest = tuple(m for m in runs[i][1] if m[0] not in _MD_DELIMITERS)
+            return [*runs[:i], (runs[i][0], rest if rest != runs[i][1] else ()), *runs[i + 1 :]]
+    return None
 
 
 def _shift_spaces(runs: list) -> list:

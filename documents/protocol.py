@@ -228,6 +228,15 @@ def read_state_vector(state_vector: bytes) -> dict[int, int]:
     return clocks
 
 
+def encode_state_vector(clocks: dict[int, int]) -> bytes:
+    """Encode {client_id: clock} as a Yjs state vector (the inverse of ``read_state_vector``)."""
+    parts = [write_var_uint(len(clocks))]
+    for client_id, clock in clocks.items():
+        parts.append(write_var_uint(client_id))
+        parts.append(write_var_uint(clock))
+    return b"".join(parts)
+
+
 def parse_awareness_update(payload: bytes) -> list[tuple[int, int, str]]:
     """Decode an awareness update into [(client_id, clock, state_json)], raising ProtocolError if malformed."""
     reader = _Reader(payload)

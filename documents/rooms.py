@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from pycrdt import Awareness, Doc, get_state
+from pycrdt import Awareness, Doc, get_update, merge_updates
 
 from .conf import get_config
 from .exceptions import DocumentTooLarge, ProtocolError, RateLimited
@@ -30,10 +30,9 @@ from .protocol import (
     encode_sync_step2,
     encode_update,
     parse_awareness_update,
-    read_state_vector,
 )
 from .ratelimit import TokenBucket
-from .store import DocumentStore, pack_updates
+from .store import DocumentStore, has_items, pack_updates
 
 logger = logging.getLogger("documents.rooms")
 EMPTY_UPDATE = b"\x00\x00"
@@ -121,8 +120,8 @@ class Room:
     # -- loading ------------------------------------------------------------------------------------------------
     def load(self, updates: list[bytes]) -> None:
         """Apply stored updates (snapshot segments then log) to the fresh doc."""
-        for update in updates:
-            self.doc.apply_update(update)
+        for start in range(0, len(updates), 500):
+            self.doc.apply_update(merge_updates(*updates[start : start + 500]))
         self.history = pack_updates(updates, get_config().SEGMENT_BYTES) if updates else []
         self.size = sum(map(len, self.history))
         self._captured = None
@@ -233,9 +232,7 @@ class Room:
         return applied
 
     def _is_ahead_of_doc(self, update: bytes) -> bool:
-        doc_state = read_state_vector(self.doc.get_state())
-        update_state = read_state_vector(get_state(update))
-        return any(clock > doc_state.get(client, 0) for client, clock in update_state.items())
+        return has_items(get_update(update, self.doc.get_state()))
 
     def _remember(self, update: bytes) -> None:
         self.history.append(update)

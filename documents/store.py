@@ -16,10 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from pycrdt import Doc, get_state, merge_updates
+from pycrdt import Doc, get_update, merge_updates
 
 from .conf import get_config
-from .protocol import read_state_vector
+from .protocol import encode_state_vector, read_state_vector
 
 logger = logging.getLogger("documents.store")
 T = TypeVar("T")
@@ -58,22 +58,69 @@ def _merge(updates: list[bytes]) -> bytes:
 
 
 def compact_updates(updates: list[bytes], limit: int) -> list[bytes]:
-    """Compact a document's stored updates into snapshot segments of at most ``limit`` bytes each.
+    """Compact a document's stored updates into snapshot segments, each at most ``limit`` bytes when possible.
 
-    A small document is re-encoded through a Doc, which also drops deleted content, but only when nothing is pending
-    (the Doc's state vector equals the merged updates' one); otherwise, and for large documents, updates are merged.
+    The updates are applied to a Doc and its state re-encoded, which drops deleted content and squashes runs of
+    typing. Re-encoding drops updates still waiting for a missing dependency, so those are kept as they are, after
+    the encoded state. When even one client's share of the state exceeds the limit, the updates are merged instead.
     """
     if not updates:
         return []
-    if sum(len(update) for update in updates) <= limit:
-        merged = _merge(updates)
-        doc = Doc()
-        doc.apply_update(merged)
-        if read_state_vector(doc.get_state()) == read_state_vector(get_state(merged)):
-            encoded = doc.get_update()
-            return [encoded if len(encoded) <= len(merged) else merged]
-        return [merged]
-    return pack_updates(updates, limit)
+    doc = build_doc(updates)
+    pending = unintegrated(doc, updates)
+    pieces = encode_in_pieces(doc, limit)
+    if pieces is None:
+        return pack_updates(updates, limit)
+    return pieces + pending
+
+
+def build_doc(updates: list[bytes], batch: int = 500) -> Doc:
+    """A Doc holding ``updates``; applied in merged batches, since applying many small updates one by one is slow."""
+    doc = Doc()
+    for start in range(0, len(updates), batch):
+        doc.apply_update(_merge(updates[start : start + batch]))
+    return doc
+
+
+def encode_in_pieces(doc: Doc, limit: int) -> list[bytes] | None:
+    """The Doc's whole state as updates of at most ``limit`` bytes: one, or one per client merged up to the limit.
+
+    Returns None when one client's share alone exceeds the limit.
+    """
+    full = doc.get_update()
+    if len(full) <= limit:
+        return [full]
+    state = read_state_vector(doc.get_state())
+    pieces = []
+    for client in state:
+        # Diffing against a state vector that holds every other client at its full clock leaves only this
+        # client's items (and the delete set).
+        others = {other: clock for other, clock in state.items() if other != client}
+        piece = doc.get_update(encode_state_vector(others))
+        if len(piece) > limit:
+            return None
+        pieces.append(piece)
+    return pack_updates(pieces, limit)
+
+
+def unintegrated(doc: Doc, updates: list[bytes], batch: int = 500) -> list[bytes]:
+    """The items of ``updates`` that ``doc`` holds only as pending (waiting for a missing dependency).
+
+    For each merged batch, the diff against the Doc's state vector holds exactly the items the Doc did not
+    integrate; a diff without items (only a delete set, already applied) is dropped.
+    """
+    state = doc.get_state()
+    pending = []
+    for start in range(0, len(updates), batch):
+        diff = get_update(_merge(updates[start : start + batch]), state)
+        if has_items(diff):
+            pending.append(diff)
+    return pending
+
+
+def has_items(update: bytes) -> bool:
+    """Whether a (v1) update carries items; it starts with the number of clients whose items it holds."""
+    return update[:1] != b"\x00"
 
 
 class DocumentStore:

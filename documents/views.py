@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
@@ -58,7 +59,7 @@ class SignupView(FormView):
     def form_valid(self, form: UserCreationForm) -> HttpResponse:
         """Save the user and open their session."""
         user = form.save()
-        login(self.request, user, backend="django.contrib.auth.backends.ModelBackend")
+        login(self.request, user, backend=settings.AUTHENTICATION_BACKENDS[0])
         messages.success(self.request, f"Welcome, {display_name(user)}!")
         return redirect("home")
 

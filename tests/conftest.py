@@ -22,6 +22,27 @@ CALLERS = ("anonymous", "nonmember", "staff", "viewer", "editor", "owner")
 def pytest_configure(config: pytest.Config) -> None:
     """WhiteNoise warns when STATIC_ROOT does not exist yet (before collectstatic); tests serve no static files."""
     config.addinivalue_line("filterwarnings", "ignore:No directory at:UserWarning")
+    config.addinivalue_line("markers", "real_content: read content from storage instead of the fake_content stub")
+
+
+@pytest.fixture
+def fake_content(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
+    """Stub the content layer seen by the API (its own tests cover it); records (function, argument) calls."""
+    calls: list[tuple[str, Any]] = []
+    if request.node.get_closest_marker("real_content"):
+        return calls
+
+    def text(document: Document) -> str:
+        calls.append(("text", document.pk))
+        return f"{document.title}\nsecond line"
+
+    def export(document: Document, fmt: str) -> str:
+        calls.append(("export", fmt))
+        return f"{fmt}: {document.title} ✓"
+
+    monkeypatch.setattr("documents.api.document_text", text)
+    monkeypatch.setattr("documents.api.export_document", export)
+    return calls
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 from tests.test_api import DETAIL, EXPORT, LIST, MEMBERS, state
 
 HUGE = "x" * (10 * 1024 * 1024)
+pytestmark = pytest.mark.usefixtures("fake_content")
 
 # id, method, path, JSON body (None: no body), fields the error must name.
 BAD_INPUT = [

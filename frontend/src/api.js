@@ -9,6 +9,19 @@ export class ApiError extends Error {
   }
 }
 
+const capitalize = (t) => t.charAt(0).toUpperCase() + t.slice(1)
+
+/** Puts a field's name into a DRF field error so it reads as a sentence on its own. */
+function withField(field, message) {
+  const label = field.replace(/_/g, ' ')
+  if (/^this field\b/i.test(message)) return message.replace(/^this field/i, capitalize(label))
+  if (/\bthis field\b/i.test(message)) return message.replace(/\bthis field\b/i, `the ${label}`)
+  const stem = label.replace(/name$/i, '')
+  const lower = message.toLowerCase()
+  if (lower.includes(label.toLowerCase()) || (stem.length >= 3 && lower.includes(stem.toLowerCase()))) return message
+  return `${capitalize(label)}: ${message}`
+}
+
 function flatten(value) {
   if (value == null) return []
   if (typeof value === 'string') return [value]
@@ -19,10 +32,9 @@ function flatten(value) {
     }
     return Object.entries(value).flatMap(([field, v]) => {
       const parts = flatten(v)
-      if (field === 'non_field_errors' || field === 'code' || field === 'status') {
-        return field === 'non_field_errors' ? parts : []
-      }
-      return parts.map((p) => `${field}: ${p}`)
+      if (field === 'non_field_errors') return parts
+      if (field === 'code' || field === 'status') return []
+      return parts.map((p) => withField(field, p))
     })
   }
   return [String(value)]

@@ -41,7 +41,7 @@ export function readConfig(root) {
 const HOME_ICON =
   '<svg viewBox="0 0 24 24" width="22" height="22" aria-hidden="true" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"><path d="M14 3H7a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h10a2 2 0 0 0 2-2V8z"/><polyline points="14 3 14 8 19 8"/><line x1="9" y1="13" x2="15" y2="13"/><line x1="9" y1="17" x2="13" y2="17"/></svg>'
 
-const ROLE_LABEL = { owner: 'Owner', editor: 'Can edit', viewer: 'View only' }
+const ROLE_LABEL = { owner: 'Owner', editor: 'Editor', viewer: 'Viewer' }
 
 /**
  * Builds the whole editor UI inside `root` and connects it.
@@ -79,7 +79,7 @@ export function mountApp(root, { createProvider = createCollabProvider } = {}) {
 
   const body = document.createElement('div')
   body.className = 'app-body'
-  const page = document.createElement('main')
+  const page = document.createElement('article')
   page.className = 'page'
   page.id = 'doc-page'
   const editorHost = document.createElement('div')

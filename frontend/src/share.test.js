@@ -104,7 +104,7 @@ describe('share dialog', () => {
   it('shows a 400 validation error from the JSON body', async () => {
     await share.open()
     await share.addMember('erin', 'boss')
-    expect(document.getElementById('share-error').textContent).toBe('role: "boss" is not a valid choice.')
+    expect(document.getElementById('share-error').textContent).toBe('Role: "boss" is not a valid choice.')
   })
 
   it('requires a username without calling the API', async () => {
@@ -155,7 +155,11 @@ describe('errorMessage', () => {
   it('reads DRF and custom error bodies', () => {
     expect(errorMessage({ detail: 'Nope.' }, 400)).toBe('Nope.')
     expect(errorMessage({ error: 'Bad thing' }, 400)).toBe('Bad thing')
-    expect(errorMessage({ username: ['This field is required.'] }, 400)).toBe('username: This field is required.')
+    expect(errorMessage({ username: ['This field is required.'] }, 400)).toBe('Username is required.')
+    expect(errorMessage({ username: ["No user is called 'zed'."] }, 400)).toBe("No user is called 'zed'.")
+    expect(errorMessage({ title: ['Ensure this field has no more than 200 characters.'] }, 400)).toBe(
+      'Ensure the title has no more than 200 characters.',
+    )
     expect(errorMessage({ non_field_errors: ['Already a member.'] }, 400)).toBe('Already a member.')
     expect(errorMessage(null, 404)).toBe('Not found.')
     expect(errorMessage(null, 500)).toBe('Request failed (500).')

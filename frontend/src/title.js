@@ -27,6 +27,9 @@ export function createTitle({ container, ydoc, provider, api, documentId, initia
   let saving = false
   let hasSynced = !!(provider && provider.synced)
   let destroyed = false
+  // Keep whatever the page appends to the title (base.html renders "Title · Collab").
+  const pageTitle = typeof document !== 'undefined' ? document.title : ''
+  const titleSuffix = pageTitle.startsWith(title) ? pageTitle.slice(title.length) : ''
 
   const wrap = document.createElement('div')
   wrap.className = 'doc-title'
@@ -76,7 +79,11 @@ export function createTitle({ container, ydoc, provider, api, documentId, initia
       textNode.textContent = title
     }
     heading.dataset.title = title
-    if (typeof document !== 'undefined') document.title = title
+    if (typeof document === 'undefined') return
+    document.title = title + titleSuffix
+    // The server-rendered page header (outside the app) shows the title too.
+    const pageHeading = document.getElementById('document-title')
+    if (pageHeading && !wrap.contains(pageHeading)) pageHeading.textContent = title
   }
 
   function setTitle(next, { notify = true } = {}) {

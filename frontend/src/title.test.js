@@ -90,8 +90,23 @@ describe('title', () => {
     const ok = await t.rename('Nope')
     expect(ok).toBe(false)
     expect(host.querySelector('#doc-title').textContent).toBe('Keep')
-    expect(host.querySelector('#doc-title-error').textContent).toContain('Ensure this field')
+    expect(host.querySelector('#doc-title-error').textContent).toBe('Could not rename: Ensure the title has no more than 200 characters.')
     expect(ydoc.getMap('meta').has('title')).toBe(false)
+  })
+
+  it('keeps the page title suffix and updates the server-rendered heading', async () => {
+    document.title = 'Draft · Collab'
+    const outside = document.createElement('h1')
+    outside.id = 'document-title'
+    outside.textContent = 'Draft'
+    document.body.appendChild(outside)
+    vi.stubGlobal('fetch', vi.fn(async (url, init) => json({ title: JSON.parse(init.body).title })))
+    const host = document.createElement('div')
+    document.body.appendChild(host)
+    const t = createTitle({ container: host, ydoc: new Y.Doc(), provider: new FakeProvider(), api: createApi({ apiBase: '/api' }), documentId: DOC, initialTitle: 'Draft', canRename: true })
+    expect(await t.rename('Final')).toBe(true)
+    expect(document.title).toBe('Final · Collab')
+    expect(outside.textContent).toBe('Final')
   })
 
   it('escape cancels editing', () => {

@@ -1,0 +1,396 @@
+#!/usr/bin/env node
+/**
+ * Load generator for bench/run.py: many y-websocket clients in one Node process, on loopback only.
+ *
+ *   node loadgen.mjs CONFIG.json      (prints one JSON result on stdout; progress on stderr)
+ *
+ * Scenarios (CONFIG.scenario):
+ *   fanout       rooms of editors; senders type timestamped text at a fixed total rate; every receiver measures
+ *                now - timestamp. Reports latency percentiles, % delivered, deliveries/s, server CPU over the run.
+ *   connections  open many idle clients (connect, sync, stay); reports connections+sync per second and the
+ *                server's RSS before and after.
+ *   sync         time a new client's connect -> synced on one document: first connection (cold when the room is
+ *                not loaded yet), then further ones while the room is loaded (raw clients and WebsocketProvider).
+ *
+ * The light client below speaks the y-websocket protocol with y-protocols' encoders but never applies what it
+ * receives (thousands of clients applying every update would measure Node, not the server); senders keep their own
+ * Y.Doc, so every update they send is a real Yjs update to the ProseMirror fragment "default".
+ *
+ * Each update inserts "§<microseconds>" into the sender's paragraph: the sender's clock (performance.now()) at the
+ * moment it was sent. Senders and receivers share this process, hence this clock.
+ */
+import { readFileSync } from 'node:fs'
+import { performance } from 'node:perf_hooks'
+import WebSocket from 'ws'
+import * as Y from 'yjs'
+import * as encoding from 'lib0/encoding'
+import * as decoding from 'lib0/decoding'
+import * as syncProtocol from 'y-protocols/sync'
+import { WebsocketProvider } from 'y-websocket'
+
+const config = JSON.parse(readFileSync(process.argv[2], 'utf8'))
+const MARKER = Buffer.from('§', 'utf8') // 0xC2 0xA7: never the start of a varint-encoded header byte pair here
+const EMPTY_SYNC_STEP2 = Uint8Array.from([0, 1, 2, 0, 0]) // sync, step 2, the empty update [0, 0]
+const EMPTY_DOC = new Y.Doc() // what a receiver knows: nothing (its SyncStep1 asks for everything)
+const nowUs = () => Math.round(performance.now() * 1000)
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+const log = (event, extra = {}) => process.stderr.write(JSON.stringify({ event, ...extra }) + '\n')
+
+// -- server process statistics (/proc) ------------------------------------------------------------------------------
+function serverCpuSeconds () {
+  if (!config.serverPid) return null
+  const stat = readFileSync(`/proc/${config.serverPid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / (config.clkTck || 100) // utime + stime
+}
+
+function serverRssKb () {
+  if (!config.serverPid) return null
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${config.serverPid}/status`, 'utf8'))
+  return match ? Number(match[1]) : null
+}
+
+function percentile (sorted, p) {
+  if (sorted.length === 0) return null
+  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))
+  return sorted[index]
+}
+
+function round (value, digits = 3) {
+  return value === null || value === undefined ? null : Number(value.toFixed(digits))
+}
+
+// -- measurements shared by every client of a fanout run -------------------------------------------------------
+const stats = {
+  windowStartUs: Infinity, // updates sent in [windowStartUs, windowEndUs) are measured
+  windowEndUs: Infinity,
+  samples: [], // latencies (ms) of measured updates, one per receiver
+  received: 0, // every timestamped update received
+  expected: 0, // every timestamped update times the receivers in its room
+  expectedInWindow: 0,
+  abortMs: Infinity,
+  aborted: false
+}
+
+function onTimestampedUpdate (buf) {
+  const at = buf.indexOf(MARKER, 2)
+  if (at < 0) return
+  let ts = 0
+  for (let i = at + MARKER.length; i < buf.length; i++) {
+    const c = buf[i]
+    if (c < 48 || c > 57) break
+    ts = ts * 10 + (c - 48)
+  }
+  stats.received++
+  if (ts >= stats.windowStartUs && ts < stats.windowEndUs) {
+    const latency = performance.now() - ts / 1000
+    stats.samples.push(latency)
+    if (latency > stats.abortMs) stats.aborted = true
+  }
+}
+
+/** One y-websocket connection: syncs, answers the server's SyncStep1, optionally sends timestamped updates. */
+class LightClient {
+  constructor (room, token, { sender = false, roomSize = 1 } = {}) {
+    this.room = room
+    this.token = token
+    this.roomSize = roomSize
+    this.doc = sender ? new Y.Doc() : null
+    this.text = null
+    this.synced = false
+    this.syncBytes = 0
+    this.ws = null
+  }
+
+  /** Connect and wait for the server's SyncStep2; resolves with the time it took (ms). */
+  open (timeoutMs = 30000) {
+    const started = performance.now()
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(`${config.url}/${this.room}?token=${this.token}`)
+      this.ws = ws
+      const timer = setTimeout(() => { ws.terminate(); reject(new Error('sync timeout')) }, timeoutMs)
+      ws.on('open', () => {
+        const encoder = encoding.createEncoder()
+        encoding.writeVarUint(encoder, 0)
+        syncProtocol.writeSyncStep1(encoder, this.doc || EMPTY_DOC)
+        ws.send(encoding.toUint8Array(encoder))
+      })
+      ws.on('message', (data) => {
+        if (!this.synced) this.syncBytes += data.length
+        if (data[0] !== 0) return // awareness and others: ignored
+        const kind = data[1]
+        if (kind === 2) {
+          onTimestampedUpdate(data)
+        } else if (kind === 0) {
+          ws.send(this.doc ? this._syncStep2(data) : EMPTY_SYNC_STEP2)
+        } else if (kind === 1 && !this.synced) {
+          this.synced = true
+          clearTimeout(timer)
+          resolve(performance.now() - started)
+        }
+      })
+      ws.on('error', (err) => { clearTimeout(timer); if (!this.synced) reject(err) })
+      ws.on('close', (code) => { clearTimeout(timer); if (!this.synced) reject(new Error(`closed ${code}`)) })
+    })
+  }
+
+  _syncStep2 (data) {
+    const decoder = decoding.createDecoder(data)
+    decoding.readVarUint(decoder)
+    decoding.readVarUint(decoder)
+    const encoder = encoding.createEncoder()
+    encoding.writeVarUint(encoder, 0)
+    syncProtocol.writeSyncStep2(encoder, this.doc, decoding.readVarUint8Array(decoder))
+    return encoding.toUint8Array(encoder)
+  }
+
+  /** Give the sender its own paragraph (sent before measuring) and stream its doc's updates to the server. */
+  prepareSender () {
+    this.doc.on('update', (update) => {
+      const encoder = encoding.createEncoder()
+      encoding.writeVarUint(encoder, 0)
+      syncProtocol.writeUpdate(encoder, update)
+      this.ws.send(encoding.toUint8Array(encoder))
+    })
+    const paragraph = new Y.XmlElement('paragraph')
+    this.text = new Y.XmlText()
+    paragraph.insert(0, [this.text])
+    const fragment = this.doc.getXmlFragment('default')
+    fragment.insert(fragment.length, [paragraph])
+  }
+
+  /** Type one timestamped word; every other client of the room should receive it. */
+  sendUpdate () {
+    const ts = nowUs()
+    this.text.insert(this.text.length, `§${ts} `)
+    const receivers = this.roomSize - 1
+    stats.expected += receivers
+    if (ts >= stats.windowStartUs && ts < stats.windowEndUs) stats.expectedInWindow += receivers
+  }
+
+  close () {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.close(1000)
+  }
+}
+
+/** Open clients with at most ``concurrency`` handshakes in flight; returns per-client connect->synced times. */
+async function openAll (clients, concurrency) {
+  const times = []
+  const failures = []
+  let next = 0
+  async function worker () {
+    while (next < clients.length) {
+      const client = clients[next++]
+      try {
+        times.push(await client.open())
+      } catch (err) {
+        failures.push(String(err.message || err))
+      }
+    }
+  }
+  const started = performance.now()
+  await Promise.all(Array.from({ length: Math.min(concurrency, clients.length) }, worker))
+  const seconds = (performance.now() - started) / 1000
+  times.sort((a, b) => a - b)
+  return {
+    opened: times.length,
+    failed: failures.length,
+    failures: [...new Set(failures)].slice(0, 5),
+    seconds: round(seconds),
+    perSecond: round(times.length / seconds, 1),
+    syncP50Ms: round(percentile(times, 50)),
+    syncP99Ms: round(percentile(times, 99))
+  }
+}
+
+function shuffle (items, seed = 12345) {
+  const out = [...items]
+  let state = seed
+  for (let i = out.length - 1; i > 0; i--) {
+    state = (state * 1103515245 + 12345) % 2147483648
+    const j = state % (i + 1);
+    [out[i], out[j]] = [out[j], out[i]]
+  }
+  return out
+}
+
+// -- scenarios -----------------------------------------------------------------------------------------------------
+async function fanout () {
+  const { rooms, tokens, totalRate, warmupS, durationS, drainTimeoutS, settleS = 0, abortMs = Infinity } = config
+  const clients = []
+  const senders = []
+  for (const room of rooms) {
+    for (let i = 0; i < room.clients; i++) {
+      const client = new LightClient(room.id, tokens[i % tokens.length], { sender: i < room.senders, roomSize: room.clients })
+      clients.push(client)
+      if (i < room.senders) senders.push(client)
+    }
+  }
+  const connect = await openAll(clients, config.concurrency || 50)
+  log('connected', connect)
+  if (connect.failed > 0) return { error: 'connections failed', connect }
+  for (const sender of senders) sender.prepareSender()
+  await sleep(500) // the paragraphs reach everyone before the clock starts
+
+  const order = shuffle(senders)
+  const cpuStart = serverCpuSeconds()
+  const ownCpuStart = process.cpuUsage()
+  const t0 = performance.now()
+  stats.windowStartUs = Math.round((t0 + warmupS * 1000) * 1000)
+  stats.windowEndUs = Math.round((t0 + (warmupS + durationS) * 1000) * 1000)
+  stats.abortMs = abortMs
+  const endMs = t0 + (warmupS + durationS) * 1000
+  const interval = 1000 / totalRate
+  let k = 0
+  await new Promise((resolve) => {
+    const tick = () => {
+      const now = performance.now()
+      if (now >= endMs || stats.aborted) return resolve()
+      while (t0 + k * interval <= now) {
+        order[k % order.length].sendUpdate()
+        k++
+      }
+      setTimeout(tick, 1)
+    }
+    tick()
+  })
+  const sendEnd = performance.now()
+  const drainDeadline = sendEnd + drainTimeoutS * 1000
+  while (stats.received < stats.expected && performance.now() < drainDeadline) await sleep(5)
+  const drainMs = performance.now() - sendEnd
+  const drained = stats.received >= stats.expected
+  const wallS = (performance.now() - t0) / 1000
+  const ownCpu = process.cpuUsage(ownCpuStart)
+  if (settleS > 0) await sleep(settleS * 1000) // the store's group commit (and compaction) of what was sent
+  const cpuEnd = serverCpuSeconds()
+  const cpuWallS = (performance.now() - t0) / 1000
+
+  const samples = stats.samples.sort((a, b) => a - b)
+  const measuredS = stats.aborted ? Math.max(0.001, (sendEnd - t0) / 1000 - warmupS) : durationS
+  const serverCpuS = cpuStart === null ? null : cpuEnd - cpuStart
+  const result = {
+    editors: rooms.reduce((n, room) => n + room.clients, 0),
+    rooms: rooms.length,
+    senders: senders.length,
+    targetRate: totalRate,
+    sentRate: round(k / ((sendEnd - t0) / 1000), 1),
+    sent: k,
+    expected: stats.expected,
+    received: stats.received,
+    measured: samples.length,
+    expectedInWindow: stats.expectedInWindow,
+    deliveredPct: stats.expectedInWindow ? round((100 * samples.length) / stats.expectedInWindow, 3) : null,
+    deliveredPerSecond: round(samples.length / measuredS, 1),
+    p50Ms: round(percentile(samples, 50)),
+    p90Ms: round(percentile(samples, 90)),
+    p99Ms: round(percentile(samples, 99)),
+    maxMs: round(samples.length ? samples[samples.length - 1] : null),
+    aborted: stats.aborted,
+    drained,
+    drainMs: round(drainMs, 1),
+    serverCpuS: round(serverCpuS),
+    serverCpuPct: serverCpuS === null ? null : round((100 * serverCpuS) / cpuWallS, 1),
+    serverMsPerDelivered: serverCpuS === null || !stats.received ? null : round((serverCpuS * 1000) / stats.received, 5),
+    loadgenCpuPct: round((100 * (ownCpu.user + ownCpu.system)) / 1e6 / wallS, 1),
+    connect
+  }
+  for (const client of clients) client.close()
+  await sleep(300)
+  return result
+}
+
+async function connections () {
+  const { rooms, tokens, count, concurrency = 64, holdS = 2 } = config
+  const clients = Array.from({ length: count }, (_, i) => new LightClient(rooms[i % rooms.length], tokens[i % tokens.length]))
+  // One connection per room first, so room loading is not counted as connection memory.
+  const warm = rooms.map((room, i) => new LightClient(room, tokens[i % tokens.length]))
+  await openAll(warm, 8)
+  await sleep(1000)
+  const rssBeforeKb = serverRssKb()
+  const connect = await openAll(clients, concurrency)
+  log('connected', connect)
+  await sleep(holdS * 1000)
+  const rssAfterKb = serverRssKb()
+  const open = clients.filter((c) => c.ws && c.ws.readyState === WebSocket.OPEN).length
+  for (const client of [...clients, ...warm]) client.close()
+  await sleep(1500)
+  return {
+    count,
+    rooms: rooms.length,
+    open,
+    rssBeforeKb,
+    rssAfterKb,
+    rssAfterCloseKb: serverRssKb(),
+    kbPerConnection: rssBeforeKb === null ? null : round((rssAfterKb - rssBeforeKb) / Math.max(1, connect.opened), 2),
+    connect
+  }
+}
+
+async function providerSync (room, token, expectParagraphs) {
+  const started = performance.now()
+  const doc = new Y.Doc()
+  const provider = new WebsocketProvider(config.url, room, doc, {
+    params: { token }, WebSocketPolyfill: WebSocket, disableBc: true
+  })
+  provider.awareness.setLocalState(null) // a silent reader: no presence broadcast to the room
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('provider sync timeout')), 30000)
+    provider.on('sync', (state) => { if (state) { clearTimeout(timer); resolve() } })
+  })
+  const ms = performance.now() - started
+  const paragraphs = doc.getXmlFragment('default').length
+  provider.destroy()
+  if (expectParagraphs !== undefined && paragraphs !== expectParagraphs) {
+    throw new Error(`provider got ${paragraphs} paragraphs, expected ${expectParagraphs}`)
+  }
+  return ms
+}
+
+async function sync () {
+  const { room, token, warmupRoom, warm = 10, provider = 5, expectParagraphs } = config
+  if (warmupRoom) {
+    const w = new LightClient(warmupRoom, token) // loads the process's lazy parts (DB connection, registry)
+    await w.open()
+    w.close()
+  }
+  const holder = new LightClient(room, token)
+  const firstMs = await holder.open(60000)
+  const firstBytes = holder.syncBytes
+  const warmMs = []
+  for (let i = 0; i < warm; i++) {
+    const client = new LightClient(room, token)
+    warmMs.push(await client.open())
+    client.close()
+  }
+  const providerMs = []
+  for (let i = 0; i < provider; i++) providerMs.push(await providerSync(room, token, expectParagraphs))
+  holder.close()
+  await sleep(200)
+  const sortedWarm = [...warmMs].sort((a, b) => a - b)
+  const sortedProvider = [...providerMs].sort((a, b) => a - b)
+  return {
+    firstMs: round(firstMs),
+    firstBytes,
+    warmMs: warmMs.map((v) => round(v)),
+    warmP50Ms: round(percentile(sortedWarm, 50)),
+    providerMs: providerMs.map((v) => round(v)),
+    providerP50Ms: round(percentile(sortedProvider, 50))
+  }
+}
+
+const scenarios = { fanout, connections, sync }
+
+async function main () {
+  const run = scenarios[config.scenario]
+  if (!run) throw new Error(`unknown scenario ${config.scenario}`)
+  const hardStop = setTimeout(() => {
+    process.stdout.write(JSON.stringify({ error: 'loadgen hard timeout' }) + '\n', () => process.exit(3))
+  }, (config.hardTimeoutS || 120) * 1000)
+  hardStop.unref()
+  const result = await run()
+  process.stdout.write(JSON.stringify(result) + '\n', () => process.exit(0))
+}
+
+main().catch((err) => {
+  process.stdout.write(JSON.stringify({ error: String(err.stack || err) }) + '\n', () => process.exit(1))
+})

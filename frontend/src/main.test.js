@@ -1,0 +1,125 @@
+import { describe, it, expect, afterEach, vi } from 'vitest'
+import * as Y from 'yjs'
+import { Awareness } from 'y-protocols/awareness'
+import { mountApp, readConfig } from './main.js'
+import { buildServerUrl, indexeddbName } from './provider.js'
+
+class FakeProvider {
+  constructor(ydoc) {
+    this.awareness = new Awareness(ydoc)
+    this.handlers = {}
+    this.wsconnected = false
+    this.wsconnecting = true
+    this.shouldConnect = true
+    this.synced = false
+    this.ws = null
+  }
+  on(n, f) {
+    ;(this.handlers[n] ||= new Set()).add(f)
+  }
+  off(n, f) {
+    this.handlers[n]?.delete(f)
+  }
+  emit(n, ...a) {
+    this.handlers[n]?.forEach((f) => f(...a))
+  }
+}
+
+function makeRoot(attrs) {
+  const root = document.createElement('div')
+  root.id = 'editor-app'
+  const all = {
+    documentId: '0f8fad5b-d9cb-469f-a165-70867728950e',
+    title: 'Roadmap',
+    role: 'owner',
+    userName: 'alice',
+    userColor: '#e11d48',
+    wsUrl: '/ws/documents',
+    apiBase: '/api',
+    csrfToken: 'csrf-1',
+    owner: 'alice',
+    ...attrs,
+  }
+  Object.assign(root.dataset, all)
+  document.body.appendChild(root)
+  return root
+}
+
+let app
+afterEach(() => {
+  app?.destroy()
+  app = null
+  document.body.replaceChildren()
+  vi.unstubAllGlobals()
+})
+
+function mount(attrs) {
+  const root = makeRoot(attrs)
+  const created = []
+  app = mountApp(root, {
+    createProvider: (opts) => {
+      const ydoc = new Y.Doc()
+      const provider = new FakeProvider(ydoc)
+      created.push(opts)
+      return { ydoc, provider, destroy: () => ydoc.destroy() }
+    },
+  })
+  return { root, created }
+}
+
+describe('readConfig', () => {
+  it('reads the data attributes and falls back to viewer for unknown roles', () => {
+    const root = makeRoot({ role: 'admin', userColor: 'javascript:x' })
+    const cfg = readConfig(root)
+    expect(cfg.role).toBe('viewer')
+    expect(cfg.documentId).toBe('0f8fad5b-d9cb-469f-a165-70867728950e')
+    expect(cfg.userColor).toMatch(/^#[0-9a-f]{6}$/)
+    expect(cfg.csrfToken).toBe('csrf-1')
+  })
+})
+
+describe('provider helpers', () => {
+  it('builds ws/wss URLs without a trailing slash', () => {
+    expect(buildServerUrl('/ws/documents', { protocol: 'http:', host: 'localhost:8000' })).toBe('ws://localhost:8000/ws/documents')
+    expect(buildServerUrl('/ws/documents/', { protocol: 'https:', host: 'docs.example' })).toBe('wss://docs.example/ws/documents')
+    expect(buildServerUrl('wss://x.example/ws/documents', { protocol: 'http:', host: 'y' })).toBe('wss://x.example/ws/documents')
+    expect(indexeddbName('abc')).toBe('collab-doc-abc')
+  })
+})
+
+describe('mountApp', () => {
+  it('renders the owner UI: title, status, presence, share, toolbar, editor', () => {
+    const { root, created } = mount({})
+    expect(created[0]).toEqual({ documentId: '0f8fad5b-d9cb-469f-a165-70867728950e', wsUrl: '/ws/documents' })
+    expect(root.dataset.ready).toBe('true')
+    expect(root.querySelector('#doc-title').textContent).toBe('Roadmap')
+    expect(root.querySelector('#doc-title-button')).not.toBeNull()
+    expect(root.querySelector('#doc-status').dataset.state).toBe('connecting')
+    expect(root.querySelector('#presence-list .presence__user').textContent).toContain('alice (you)')
+    expect(root.querySelector('#share-button')).not.toBeNull()
+    expect(root.querySelector('#share-dialog')).not.toBeNull()
+    expect(root.querySelector('#editor-toolbar button[aria-label="Bold"]').disabled).toBe(false)
+    expect(root.querySelector('#editor .ProseMirror').getAttribute('contenteditable')).toBe('true')
+    expect(root.querySelector('#history-panel')).not.toBeNull()
+    expect(app.provider.awareness.getLocalState().user).toEqual({ name: 'alice', color: '#e11d48' })
+  })
+
+  it('renders a read-only UI for viewers', () => {
+    const { root } = mount({ role: 'viewer', userName: 'vic' })
+    expect(root.querySelector('#share-button')).toBeNull()
+    expect(root.querySelector('#doc-title-button')).toBeNull()
+    expect(root.querySelector('#doc-role').textContent).toBe('Viewer')
+    const buttons = [...root.querySelectorAll('#editor-toolbar button')]
+    expect(buttons.length).toBeGreaterThan(10)
+    expect(buttons.every((b) => b.disabled)).toBe(true)
+    expect(root.querySelector('#editor .ProseMirror').getAttribute('contenteditable')).toBe('false')
+    expect(app.editor.isEditable).toBe(false)
+  })
+
+  it('editors can rename but not share', () => {
+    const { root } = mount({ role: 'editor', userName: 'ed' })
+    expect(root.querySelector('#share-button')).toBeNull()
+    expect(root.querySelector('#doc-title-button')).not.toBeNull()
+    expect(app.editor.isEditable).toBe(true)
+  })
+})
