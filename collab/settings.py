@@ -177,6 +177,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Documents, members and exports of the collaborative editing service.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {
+        "DocumentRoleEnum": "documents.serializers.ROLE_CHOICES",
+        "MemberRoleEnum": "documents.models.Role",
+    },
 }
 # Large request bodies are refused early; imports have their own limit in documents.conf.
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(env_number("DATA_UPLOAD_MAX_MEMORY_SIZE", 20 * 1024 * 1024))

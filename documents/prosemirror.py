@@ -201,12 +201,13 @@ def to_markdown(fragment: pycrdt.XmlFragment) -> str:
 def _md_blocks(nodes: list[Inline]) -> str:
     """Blocks separated by blank lines; a list right after a list of its kind switches marker to stay apart."""
     parts: list[str] = []
-    previous = None
+    previous, alternate = None, False
     for node in nodes:
-        if not isinstance(node, Node) or (node.type == "paragraph" and not node.content):
-            continue
-        parts.append(_md_block(node, alternate=previous == node.type))
-        previous = node.type
+        flip = isinstance(node, Node) and previous == node.type and not alternate
+        text = _md_block(node, flip) if isinstance(node, Node) else ""
+        if text:  # empty paragraphs have no Markdown
+            parts.append(text)
+            previous, alternate = node.type, flip
     return "\n\n".join(parts)
 
 
@@ -312,7 +313,7 @@ def _shift_spaces(runs: list) -> list:
         if chunk is None:
             out.append((None, ()))
             continue
-        before = runs[i - 1][1] if i else ()
+        before = out[-1][1] if out else ()  # what is open after the (already shifted) previous run
         after = runs[i + 1][1] if i + 1 < len(runs) else ()
         lead = trail = ""
         if any(m[0] in _MD_DELIMITERS and m not in before for m in marks):
@@ -320,7 +321,7 @@ def _shift_spaces(runs: list) -> list:
         if any(m[0] in _MD_DELIMITERS and m not in after for m in marks):
             chunk, trail = chunk.rstrip(), chunk[len(chunk.rstrip()) :]
         for text, kept in ((lead, before), (chunk, marks), (trail, after)):
-            piece = (text, tuple(m for m in marks if m in kept))
+            piece = (text, tuple(m for m in marks if m in kept or m[0] not in _MD_DELIMITERS))
             if text and out and out[-1][0] is not None and out[-1][1] == piece[1]:
                 out[-1] = (out[-1][0] + text, piece[1])
             elif text:

@@ -66,9 +66,7 @@ class RoomRegistry:
         await room.leave(connection)
         if not room.members and not room.closed and room.document_id not in self._grace:
             loop = asyncio.get_running_loop()
-            self._grace[room.document_id] = loop.call_later(
-                get_config().ROOM_GRACE_SECONDS, self._start_unload, room
-            )
+            self._grace[room.document_id] = loop.call_later(get_config().ROOM_GRACE_SECONDS, self._start_unload, room)
 
     async def _get_or_load(self, document_id: uuid.UUID) -> Room:
         while document_id in self._unloading:
@@ -165,6 +163,10 @@ class RoomRegistry:
     async def _check_replicas(self) -> None:
         while self.rooms:
             await asyncio.sleep(get_config().REPLICA_CHECK_SECONDS)
+            try:
+                await self.peers.renew()  # type: ignore[union-attr]
+            except Exception:
+                logger.exception("could not renew channel-layer groups")
             for room in list(self.rooms.values()):
                 self.peers.publish_state(room.document_id, room.doc.get_state())  # type: ignore[union-attr]
 

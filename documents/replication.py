@@ -65,6 +65,11 @@ class PeerLink:
         self._handlers[group] = handler
         await self.layer.group_add(group, self.channel)
 
+    async def renew(self) -> None:
+        """Re-add this process to every group it handles: group memberships expire in Redis, or vanish with it."""
+        for group in list(self._handlers):
+            await self.layer.group_add(group, self.channel)
+
     async def unsubscribe(self, document_id: uuid.UUID) -> None:
         """Stop receiving a document's events (its room unloaded)."""
         group = group_name(document_id)

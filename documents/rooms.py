@@ -309,4 +309,3 @@ class Room:
         for connection in tuple(self.members):
             await connection.close(code, reason)
             await self.leave(connection)
-

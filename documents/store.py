@@ -180,7 +180,7 @@ class DocumentStore:
 
     def read_sync(self, document_id: uuid.UUID) -> list[bytes]:
         """The stored updates, read on the calling thread (for synchronous views when no room is open)."""
-        return self._load_sync(document_id)[0]
+        return self._read_rows(document_id)[0]
 
     # -- internals -----------------------------------------------------------------------------------------------
     def _over_threshold(self, batch: dict[uuid.UUID, list[bytes]]) -> Iterable[uuid.UUID]:
@@ -211,6 +211,9 @@ class DocumentStore:
         return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
 
     def _load_sync(self, document_id: uuid.UUID) -> tuple[list[bytes], LogStats]:
+        return self._read_rows(document_id)
+
+    def _read_rows(self, document_id: uuid.UUID) -> tuple[list[bytes], LogStats]:
         raise NotImplementedError
 
     def _write_sync(self, batch: dict[uuid.UUID, list[bytes]]) -> None:
@@ -228,7 +231,7 @@ class MemoryDocumentStore(DocumentStore):
         self.segments: dict[uuid.UUID, list[bytes]] = defaultdict(list)
         self.log: dict[uuid.UUID, list[bytes]] = defaultdict(list)
 
-    def _load_sync(self, document_id: uuid.UUID) -> tuple[list[bytes], LogStats]:
+    def _read_rows(self, document_id: uuid.UUID) -> tuple[list[bytes], LogStats]:
         log = list(self.log[document_id])
         return [*self.segments[document_id], *log], LogStats(len(log), sum(map(len, log)))
 
@@ -246,20 +249,19 @@ class DjangoDocumentStore(DocumentStore):
     """Stores documents in the database through the ORM, on the store's writer thread."""
 
     def _load_sync(self, document_id: uuid.UUID) -> tuple[list[bytes], LogStats]:
+        with _database_connection():
+            return self._read_rows(document_id)
+
+    def _read_rows(self, document_id: uuid.UUID) -> tuple[list[bytes], LogStats]:
         from .models import DocumentUpdate, SnapshotSegment
 
-        with _database_connection():
-            segments = [
-                bytes(data)
-                for data in SnapshotSegment.objects.filter(document_id=document_id).values_list("data", flat=True)
-            ]
-            log = [
-                bytes(data)
-                for data in DocumentUpdate.objects.filter(document_id=document_id)
-                .order_by("id")
-                .values_list("data", flat=True)
-            ]
-        return [*segments, *log], LogStats(len(log), sum(map(len, log)))
+        # The log is read before the segments: a compaction in between then shows its updates twice (harmless,
+        # applying is idempotent) instead of not at all.
+        log = DocumentUpdate.objects.filter(document_id=document_id).order_by("id").values_list("data", flat=True)
+        log_updates = [bytes(data) for data in log]
+        segments = SnapshotSegment.objects.filter(document_id=document_id).values_list("data", flat=True)
+        updates = [bytes(data) for data in segments] + log_updates
+        return updates, LogStats(len(log_updates), sum(map(len, log_updates)))
 
     def _write_sync(self, batch: dict[uuid.UUID, list[bytes]]) -> None:
         from django.db import transaction

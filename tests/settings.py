@@ -7,7 +7,7 @@ os.environ.setdefault("DEBUG", "0")
 os.environ.setdefault("COLLAB_FLUSH_INTERVAL", "0.2")
 os.environ.setdefault("COLLAB_ROOM_GRACE_SECONDS", "0.5")
 
-from collab.settings import *  # noqa: E402,F403
+from collab.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

@@ -137,11 +137,6 @@ def test_detail_has_text(callers: dict[str, APIClient], document: Document) -> N
 
 
 @pytest.mark.real_content
-@pytest.mark.xfail(
-    reason="store.read_sync runs close_old_connections() on the request thread, closing the test transaction's "
-    "connection (documents/store.py, _database_connection)",
-    strict=False,
-)
 def test_detail_text_of_a_new_document_is_empty(callers: dict[str, APIClient], document: Document) -> None:
     body = callers["viewer"].get(DETAIL.format(id=document.pk)).json()
     assert body["text"] == ""

@@ -1,0 +1,295 @@
+"""Browser tests: headless Chromium (Playwright) against a real daphne server started by each test.
+
+Every test saves screenshots of its open pages under test-artifacts/ (see tests/browser_support.py).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser_support import (
+    DESKTOP,
+    PHONE,
+    Editors,
+    api_token,
+    artifact_path,
+    click_end_of_text,
+    editor_text,
+    export_markdown,
+    launch_browser,
+    open_editor,
+    open_editors,
+    rest_text,
+    wait_for_editor_text,
+    wait_for_text,
+    wait_live,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pytest.mark.timeout(120)]
+
+
+@pytest.fixture
+def editors(request: pytest.FixtureRequest) -> Iterator[Editors]:
+    """Opens logged-in editor pages on a fresh Chromium; screenshots them into test-artifacts/ at the end."""
+    with open_editors(request) as opened:
+        yield opened
+        assert not opened.page_errors(), f"uncaught errors in the pages: {opened.page_errors()}"
+
+
+def presence_names(page: Page) -> list[str]:
+    return page.locator("#presence-list > li.presence__user").evaluate_all("els => els.map((el) => el.dataset.name)")
+
+
+def test_concurrent_typing_in_one_paragraph_converges(
+    start_server: Any, document: Any, carol: Any, editors: Editors, request: pytest.FixtureRequest
+) -> None:
+    """Alice and bob type into the same paragraph at the same time; both end with the same text as the server."""
+    server = start_server()
+    alice = editors.open(server, document, "alice")
+    click_end_of_text(alice)
+    alice.keyboard.type("START ")
+    seed = "START "
+    alice_keys = "abcdefghij" * 3
+    bob_keys = "0123456789" * 3
+    total = len(seed) + len(alice_keys) + len(bob_keys)
+    start_typing = threading.Barrier(2, timeout=30)
+
+    def bob_session() -> str:
+        # Playwright's sync API belongs to one thread: bob's browser is driven from this thread only.
+        with launch_browser() as browser:
+            bob = open_editor(browser, server, document, "bob")
+            try:
+                wait_for_text(bob, seed)
+                click_end_of_text(bob)
+                start_typing.wait()
+                bob.keyboard.type(bob_keys, delay=10)
+                return wait_for_editor_text(bob, "(text, total) => text.length === total", total)
+            finally:
+                bob.screenshot(path=str(artifact_path(request, "--bob")))
+                bob.context.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        bob_future = pool.submit(bob_session)
+        start_typing.wait()
+        alice.keyboard.type(alice_keys, delay=10)
+        alice_text = wait_for_editor_text(alice, "(text, total) => text.length === total", total)
+        bob_text = bob_future.result(timeout=60)
+
+    assert alice_text == bob_text
+    assert alice_text.startswith(seed)
+    typed = alice_text[len(seed) :]
+    # Each user's keystrokes land in the order typed, interleaved with the other's.
+    assert "".join(ch for ch in typed if ch.isalpha()) == alice_keys
+    assert "".join(ch for ch in typed if ch.isdigit()) == bob_keys
+    assert editor_text(alice) == alice_text
+    token = api_token(carol)
+    wait_until(lambda: rest_text(server, document, token) == alice_text, message="REST text == the editors' text")
+
+
+def test_remote_caret_is_labelled_with_the_username(start_server: Any, document: Any, editors: Editors) -> None:
+    server = start_server()
+    alice = editors.open(server, document, "alice")
+    bob = editors.open(server, document, "bob")
+    click_end_of_text(alice)
+    alice.keyboard.type("Alice was here")
+    wait_for_text(bob, "Alice was here")
+
+    label = bob.locator(".collaboration-carets__label")
+    expect(label).to_have_count(1)
+    expect(label).to_have_text("alice")
+    expect(bob.locator(".ProseMirror .collaboration-carets__caret")).to_have_count(1)
+
+    click_end_of_text(bob)
+    expect(alice.locator(".collaboration-carets__label")).to_have_text("bob")
+    # The carets are decorations, not text.
+    assert editor_text(alice) == editor_text(bob) == "Alice was here"
+
+
+def test_viewer_cannot_change_the_text(start_server: Any, document: Any, carol: Any, editors: Editors) -> None:
+    server = start_server()
+    alice = editors.open(server, document, "alice")
+    click_end_of_text(alice)
+    alice.keyboard.type("Read only for carol")
+    carol_page = editors.open(server, document, "carol")
+    wait_for_text(carol_page, "Read only for carol")
+    token = api_token(carol)
+    wait_until(lambda: rest_text(server, document, token) == "Read only for carol", message="alice's text saved")
+
+    editor = carol_page.locator(".ProseMirror")
+    expect(editor).to_have_attribute("contenteditable", "false")
+    buttons = carol_page.locator("#editor-toolbar button")
+    assert buttons.count() > 5
+    for index in range(buttons.count()):
+        expect(buttons.nth(index)).to_be_disabled()
+    expect(carol_page.locator("#share-button")).to_have_count(0)
+
+    editor.click()
+    carol_page.keyboard.press("End")
+    carol_page.keyboard.type("HACKED")
+    carol_page.keyboard.press("Enter")
+    carol_page.keyboard.press("Backspace")
+    carol_page.keyboard.press("Control+a")
+    carol_page.keyboard.press("Delete")
+    assert editor_text(carol_page) == "Read only for carol"
+
+    # Bypass the read-only UI: a change made through the editor API reaches carol's Y.Doc and goes to the server,
+    # which must drop it.
+    carol_page.evaluate("() => window.collab.editor.commands.insertContentAt(0, 'INJECTED ')")
+    assert editor_text(carol_page).startswith("INJECTED ")
+    # Messages of one connection are handled in order: once alice sees carol's next awareness update, the server
+    # has already dealt with carol's document update.
+    carol_page.evaluate("() => window.collab.provider.awareness.setLocalStateField('probe', 1)")
+    alice.wait_for_function(
+        "() => [...window.collab.provider.awareness.getStates().values()].some((state) => state.probe === 1)"
+    )
+    assert editor_text(alice) == "Read only for carol"
+    assert rest_text(server, document, token) == "Read only for carol"
+    # A late joiner gets the server's state, without carol's change.
+    late = editors.open(server, document, "bob")
+    assert editor_text(late) == "Read only for carol"
+
+
+def test_presence_shows_both_users_and_drops_a_closed_tab(start_server: Any, document: Any, editors: Editors) -> None:
+    server = start_server()
+    alice = editors.open(server, document, "alice")
+    bob = editors.open(server, document, "bob")
+    users = alice.locator("#presence-list > li.presence__user")
+    expect(users).to_have_count(2)
+    assert presence_names(alice) == ["alice", "bob"]
+    expect(alice.locator('#presence-list > li.presence__user[data-name="alice"]')).to_have_attribute(
+        "data-self", "true"
+    )
+    expect(alice.locator('#presence-list > li.presence__user[data-name="bob"]')).to_have_attribute("data-self", "false")
+    expect(bob.locator("#presence-list > li.presence__user")).to_have_count(2)
+    assert presence_names(bob) == ["bob", "alice"]
+
+    closed_at = time.monotonic()
+    bob.close()
+    expect(users).to_have_count(1, timeout=3000)
+    elapsed = time.monotonic() - closed_at
+    assert presence_names(alice) == ["alice"]
+    assert elapsed < 3, elapsed
+
+
+def test_presence_drops_a_user_whose_browser_goes_away(start_server: Any, document: Any, editors: Editors) -> None:
+    """Closing the whole browser context (no chance to say goodbye) also drops the user within 3 s."""
+    server = start_server()
+    alice = editors.open(server, document, "alice")
+    bob = editors.open(server, document, "bob")
+    expect(alice.locator("#presence-list > li.presence__user")).to_have_count(2)
+    # Mute bob's socket so the goodbye the page sends on pagehide never leaves: only the server can tell alice.
+    bob.evaluate("() => { window.collab.provider.ws.send = () => {} }")
+    bob.context.close()
+    expect(alice.locator("#presence-list > li.presence__user")).to_have_count(1, timeout=3000)
+
+
+def test_server_restart_keeps_offline_edits(start_server: Any, document: Any, carol: Any, editors: Editors) -> None:
+    server = start_server()
+    alice = editors.open(server, document, "alice")
+    bob = editors.open(server, document, "bob")
+    click_end_of_text(alice)
+    alice.keyboard.type("Before the restart.")
+    wait_for_text(bob, "Before the restart.")
+
+    server.stop(signal.SIGTERM)
+    for page in (alice, bob):
+        expect(page.locator("#doc-status")).to_have_attribute("data-connection", "offline")
+        expect(page.locator("#doc-status")).to_have_attribute("data-state", "offline")
+    click_end_of_text(alice)
+    alice.keyboard.type(" Typed by alice while offline.")
+    bob.locator(".ProseMirror").click()
+    bob.keyboard.press("Control+Home")
+    bob.keyboard.type("Bob offline: ")
+    assert editor_text(alice) == "Before the restart. Typed by alice while offline."
+    assert editor_text(bob) == "Bob offline: Before the restart."
+
+    restarted = start_server(port=server.port)
+    expected = "Bob offline: Before the restart. Typed by alice while offline."
+    for page in (alice, bob):
+        wait_live(page, timeout=20_000)
+        wait_for_text(page, expected)
+        expect(page.locator("#doc-status")).to_have_attribute("data-state", "saved")
+    token = api_token(carol)
+    wait_until(lambda: rest_text(restarted, document, token) == expected, message="offline edits reach the server")
+
+
+def test_formatting_reaches_the_other_user_and_markdown(
+    start_server: Any, document: Any, carol: Any, editors: Editors
+) -> None:
+    server = start_server()
+    alice = editors.open(server, document, "alice")
+    bob = editors.open(server, document, "bob")
+    toolbar = alice.locator("#editor-toolbar")
+
+    click_end_of_text(alice)
+    toolbar.get_by_role("button", name="Heading 1", exact=True).click()
+    alice.keyboard.type("Quarterly plan")
+    alice.keyboard.press("Enter")
+    alice.keyboard.type("We ship ")
+    toolbar.get_by_role("button", name="Bold", exact=True).click()
+    alice.keyboard.type("on Friday")
+    toolbar.get_by_role("button", name="Bold", exact=True).click()
+    alice.keyboard.type(" at noon.")
+    alice.keyboard.press("Enter")
+    toolbar.get_by_role("button", name="Bullet list", exact=True).click()
+    alice.keyboard.type("Write the tests")
+    alice.keyboard.press("Enter")
+    alice.keyboard.type("Fix the bugs")
+
+    content = bob.locator(".ProseMirror")
+    expect(content.locator("h1")).to_have_text("Quarterly plan")
+    expect(content.locator("p strong")).to_have_text("on Friday")
+    expect(content.locator("ul > li")).to_have_text(["Write the tests", "Fix the bugs"])
+    expect(toolbar.get_by_role("button", name="Bullet list", exact=True)).to_have_attribute("aria-pressed", "true")
+
+    token = api_token(carol)
+    expected = [
+        "# Quarterly plan",
+        "We ship **on Friday** at noon.",
+        "- Write the tests",
+        "- Fix the bugs",
+    ]
+
+    def markdown_has_everything() -> str | None:
+        markdown = export_markdown(server, document, token)
+        return markdown if all(line in markdown.splitlines() for line in expected) else None
+
+    try:
+        wait_until(markdown_has_everything, message="Markdown export has the formatting")
+    except AssertionError as exc:
+        raise AssertionError(f"Markdown export:\n{export_markdown(server, document, token)}") from exc
+
+
+def test_document_page_has_one_header(
+    start_server: Any, document: Any, editors: Editors, request: pytest.FixtureRequest
+) -> None:
+    """The page shows the app's header only, plus a quiet line of links; it fits a phone without side-scrolling."""
+    server = start_server()
+    page = editors.open(server, document, "alice")
+    expect(page.locator("h1")).to_have_count(1)
+    expect(page.locator("h1#doc-title")).to_have_text("Plans")
+    expect(page.locator(".doc-header")).to_have_count(0)
+    links = page.get_by_role("navigation", name="Document links")
+    expect(links.get_by_role("link", name="My documents")).to_have_attribute("href", "/")
+    expect(links.get_by_role("link", name="Markdown")).to_have_attribute(
+        "href", f"/api/documents/{document.pk}/export?format=markdown"
+    )
+    expect(links.get_by_role("link", name="HTML")).to_have_attribute(
+        "href", f"/api/documents/{document.pk}/export?format=html"
+    )
+    page.screenshot(path=str(artifact_path(request, "--desktop")))
+
+    page.set_viewport_size(PHONE)
+    expect(page.locator("#share-button")).to_be_visible()
+    assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+    page.screenshot(path=str(artifact_path(request, "--phone")), full_page=True)
+    page.set_viewport_size(DESKTOP)

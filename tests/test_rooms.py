@@ -1,0 +1,150 @@
+"""Rooms without sockets: fake connections, the memory store, no peers."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from pycrdt import Awareness, Doc, Text
+
+from documents.exceptions import ProtocolError
+from documents.protocol import (
+    AwarenessMessage,
+    SyncStep2,
+    SyncUpdate,
+    decode_message,
+    encode_awareness,
+    encode_sync_step1,
+    encode_update,
+)
+from documents.rooms import Room
+from documents.store import MemoryDocumentStore
+
+
+class FakeConnection:
+    """Records what the room sends."""
+
+    def __init__(self, name: str, can_write: bool = True) -> None:
+        self.id = name
+        self.user = None
+        self.user_id = hash(name)
+        self.user_name = name
+        self.user_color = "#123456"
+        self.can_write = can_write
+        self.sent: list[Any] = []
+        self.closed: int | None = None
+
+    async def send(self, message: bytes) -> None:
+        self.sent.append(decode_message(message))
+
+    async def close(self, code: int, reason: str = "") -> None:
+        self.closed = code
+
+    def updates(self) -> list[bytes]:
+        return [m.update for m in self.sent if isinstance(m, SyncUpdate | SyncStep2)]
+
+
+def edit(text: str) -> bytes:
+    doc = Doc()
+    updates: list[bytes] = []
+    doc.observe(lambda event: updates.append(event.update))
+    doc.get("t", type=Text).insert(0, text)
+    return updates[0]
+
+
+@pytest.fixture
+def store() -> MemoryDocumentStore:
+    return MemoryDocumentStore()
+
+
+@pytest.fixture
+def room(store: MemoryDocumentStore) -> Room:
+    return Room(uuid.uuid4(), store, None)
+
+
+async def test_update_fans_out_to_others_only(room: Room) -> None:
+    a, b, c = FakeConnection("a"), FakeConnection("b"), FakeConnection("c")
+    for conn in (a, b, c):
+        await room.join(conn)
+    update = edit("hi")
+    await room.receive(a, encode_update(update))
+    assert a.updates() == []
+    replica = Doc()
+    replica.apply_update(b.updates()[0])
+    assert str(replica.get("t", type=Text)) == "hi"
+    assert len(c.updates()) == 1
+
+
+async def test_duplicate_update_is_neither_broadcast_nor_stored(room: Room, store: MemoryDocumentStore) -> None:
+    a, b = FakeConnection("a"), FakeConnection("b")
+    await room.join(a)
+    await room.join(b)
+    update = edit("once")
+    await room.receive(a, encode_update(update))
+    await room.receive(a, encode_update(update))
+    assert len(b.updates()) == 1
+    await store.flush()
+    assert len(store.log[room.document_id]) == 1
+
+
+async def test_read_only_updates_dropped(room: Room) -> None:
+    viewer, editor = FakeConnection("v", can_write=False), FakeConnection("e")
+    await room.join(viewer)
+    await room.join(editor)
+    await room.receive(viewer, encode_update(edit("nope")))
+    assert editor.updates() == []
+    assert str(room.doc.get("t", type=Text)) == ""
+
+
+async def test_corrupt_update_applies_nothing(room: Room) -> None:
+    a = FakeConnection("a")
+    await room.join(a)
+    good = edit("good")
+    with pytest.raises(ProtocolError):
+        await room.receive(a, encode_update(good[:-4]))
+    assert str(room.doc.get("t", type=Text)) == ""
+
+
+async def test_pending_update_is_kept_and_stored(room: Room) -> None:
+    source = Doc()
+    updates: list[bytes] = []
+    source.observe(lambda event: updates.append(event.update))
+    text = source.get("t", type=Text)
+    text += "hello"
+    text += " world"
+    a, b = FakeConnection("a"), FakeConnection("b")
+    await room.join(a)
+    await room.join(b)
+    await room.receive(a, encode_update(updates[1]))  # depends on the first: pending
+    assert b.updates() == [updates[1]]
+    await room.receive(a, encode_update(updates[0]))
+    assert str(room.doc.get("t", type=Text)) == "hello world"
+
+
+async def test_late_joiner_sync(room: Room) -> None:
+    a = FakeConnection("a")
+    await room.join(a)
+    await room.receive(a, encode_update(edit("shared")))
+    late = FakeConnection("late")
+    await room.join(late)
+    await room.receive(late, encode_sync_step1(b"\x00"))
+    replica = Doc()
+    for update in late.updates():
+        replica.apply_update(update)
+    assert str(replica.get("t", type=Text)) == "shared"
+
+
+async def test_awareness_removed_when_connection_leaves(room: Room) -> None:
+    a, b = FakeConnection("a"), FakeConnection("b")
+    await room.join(a)
+    await room.join(b)
+    client = Doc()
+    awareness = Awareness(client)
+    awareness.set_local_state({"user": {"name": "forged"}})
+    await room.receive(a, encode_awareness(awareness.encode_awareness_update([client.client_id])))
+    assert room.awareness.states[client.client_id]["user"]["name"] == "a"
+    await room.leave(a)
+    assert client.client_id not in room.awareness.states
+    last = [m for m in b.sent if isinstance(m, AwarenessMessage)][-1]
+    assert b"null" in last.payload
