@@ -4,12 +4,48 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
-from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.contrib import admin, messages
+from django.db import transaction
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.utils.html import format_html
+from django.utils.http import content_disposition_header
+from django.utils.safestring import mark_safe
 
-from . import sharing
-from .models import Document, Membership, Version
+from . import live, sharing
+from .conf import get_config
+from .content import export_document
+from .models import Document, DocumentUpdate, Membership, SnapshotSegment, Version
+from .registry import loaded_registry
+from .store import compact_updates
+from .versions import create_version, restore_version
+
+
+def compact_now(document_id: Any) -> int:
+    """Fold the document's stored log into its snapshot segments, synchronously; returns the log rows folded."""
+    with transaction.atomic():
+        if not Document.objects.select_for_update().filter(pk=document_id).exists():
+            return 0
+        log = list(DocumentUpdate.objects.filter(document_id=document_id).order_by("id").values_list("id", "data"))
+        if not log:
+            return 0
+        segments = list(SnapshotSegment.objects.filter(document_id=document_id).values_list("data", flat=True))
+        updates = [bytes(data) for data in segments] + [bytes(data) for _, data in log]
+        pieces = compact_updates(updates, get_config().SEGMENT_BYTES)
+        SnapshotSegment.objects.filter(document_id=document_id).delete()
+        SnapshotSegment.objects.bulk_create(
+            SnapshotSegment(document_id=document_id, position=index, data=piece) for index, piece in enumerate(pieces)
+        )
+        DocumentUpdate.objects.filter(document_id=document_id, id__lte=log[-1][0]).delete()
+        Document.objects.filter(pk=document_id).update(size_bytes=sum(map(len, pieces)))
+    return len(log)
+
+
+def live_connections(document_id: Any) -> int:
+    """Connections to the document's room in this process."""
+    registry = loaded_registry()
+    room = registry.rooms.get(document_id) if registry is not None else None
+    return len(room.members) if room is not None else 0
 
 
 class MembershipInline(admin.TabularInline):
@@ -21,19 +57,143 @@ class MembershipInline(admin.TabularInline):
     readonly_fields = ["created_at"]
 
 
+class VersionInline(admin.TabularInline):
+    """A document's versions, read only, each with a restore action."""
+
+    model = Version
+    extra = 0
+    fields = ["name", "author", "automatic", "created_at"]
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Versions are taken with the "Create version" action."""
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Version]:
+        """Without the (large) state."""
+        return super().get_queryset(request).select_related("author").defer("state")
+
+
 @admin.register(Document)
 class DocumentAdmin(admin.ModelAdmin):
     """Documents; deleting one here closes its live connections like the API does."""
 
-    list_display = ["title", "owner", "updated_at", "created_at", "size_bytes"]
+    list_display = [
+        "title",
+        "owner",
+        "member_count",
+        "size_bytes",
+        "stored_updates",
+        "updated_at",
+        "live_connections",
+        "created_at",
+    ]
     list_filter = ["owner", "updated_at"]
     search_fields = ["title", "owner__username"]
     list_select_related = ["owner"]
     raw_id_fields = ["owner"]
-    readonly_fields = ["id", "created_at", "updated_at", "size_bytes"]
-    fields = ["id", "title", "owner", "created_at", "updated_at", "size_bytes"]
-    inlines = [MembershipInline]
+    readonly_fields = ["id", "created_at", "updated_at", "size_bytes", "live_connections", "preview"]
+    fields = ["id", "title", "owner", "created_at", "updated_at", "size_bytes", "live_connections", "preview"]
+    inlines = [MembershipInline, VersionInline]
     date_hierarchy = "updated_at"
+    actions = [
+        "create_version_action",
+        "restore_latest_version",
+        "compact_storage",
+        "export_markdown",
+        "export_html",
+        "close_connections",
+    ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Document]:
+        """With member and stored update counts."""
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                member_total=Count("memberships", distinct=True),
+                update_total=Count("updates", distinct=True),
+            )
+        )
+
+    @admin.display(description="Members", ordering="member_total")
+    def member_count(self, obj: Document) -> int:
+        return getattr(obj, "member_total", 0)
+
+    @admin.display(description="Stored updates", ordering="update_total")
+    def stored_updates(self, obj: Document) -> int:
+        return getattr(obj, "update_total", 0)
+
+    @admin.display(description="Live connections (this process)")
+    def live_connections(self, obj: Document) -> int:
+        return live_connections(obj.pk)
+
+    @admin.display(description="Content preview")
+    def preview(self, obj: Document) -> str:
+        if obj.pk is None:
+            return "-"
+        # export_document's HTML is sanitised by nh3.
+        html = export_document(obj, "html")
+        return format_html('<div class="document-preview">{}</div>', mark_safe(html))  # noqa: S308
+
+    @admin.action(description="Create a version of the selected documents")
+    def create_version_action(self, request: HttpRequest, queryset: QuerySet[Document]) -> None:
+        for document in queryset:
+            version = create_version(document, "Created by an operator", request.user)
+            self.log_change(request, document, f"Created version {version.name!r} (#{version.pk}).")
+        self.message_user(request, f"Created {len(queryset)} version(s).", messages.SUCCESS)
+
+    @admin.action(description="Restore the latest version of the selected documents")
+    def restore_latest_version(self, request: HttpRequest, queryset: QuerySet[Document]) -> None:
+        restored = 0
+        for document in queryset:
+            version = Version.objects.filter(document=document).first()
+            if version is None:
+                self.message_user(request, f"{document} has no version to restore.", messages.WARNING)
+                continue
+            restore_version(document, version, request.user)
+            self.log_change(request, document, f"Restored version {version.name!r} (#{version.pk}).")
+            restored += 1
+        if restored:
+            self.message_user(request, f"Restored {restored} document(s).", messages.SUCCESS)
+
+    @admin.action(description="Compact storage of the selected documents now")
+    def compact_storage(self, request: HttpRequest, queryset: QuerySet[Document]) -> None:
+        for document in queryset:
+            folded = compact_now(document.pk)
+            self.log_change(request, document, f"Compacted storage ({folded} log updates folded).")
+        self.message_user(request, f"Compacted {len(queryset)} document(s).", messages.SUCCESS)
+
+    def _export(self, request: HttpRequest, queryset: QuerySet[Document], fmt: str) -> HttpResponse | None:
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one document to export.", messages.WARNING)
+            return None
+        from .api import export_filename
+
+        document = queryset.first()
+        assert document is not None
+        content_type, extension = {"markdown": ("text/markdown", "md"), "html": ("text/html", "html")}[fmt]
+        response = HttpResponse(export_document(document, fmt), content_type=f"{content_type}; charset=utf-8")
+        response["Content-Disposition"] = content_disposition_header(True, export_filename(document.title, extension))
+        self.log_change(request, document, f"Exported as {fmt}.")
+        return response
+
+    @admin.action(description="Export as Markdown (one document)")
+    def export_markdown(self, request: HttpRequest, queryset: QuerySet[Document]) -> HttpResponse | None:
+        return self._export(request, queryset, "markdown")
+
+    @admin.action(description="Export as HTML (one document)")
+    def export_html(self, request: HttpRequest, queryset: QuerySet[Document]) -> HttpResponse | None:
+        return self._export(request, queryset, "html")
+
+    @admin.action(description="Close all live connections of the selected documents")
+    def close_connections(self, request: HttpRequest, queryset: QuerySet[Document]) -> None:
+        for document in queryset:
+            live.close_all_connections(document.pk)
+            self.log_change(request, document, "Closed all live connections.")
+        self.message_user(request, f"Closed the live connections of {len(queryset)} document(s).", messages.SUCCESS)
 
     def delete_model(self, request: HttpRequest, obj: Document) -> None:
         """Delete through the shared operation so live rooms are told."""

@@ -6,7 +6,9 @@ import re
 from typing import Any
 
 from django.contrib.auth import authenticate
+from django.db import transaction
 from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
 from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -20,8 +22,12 @@ from rest_framework.views import APIView
 
 from . import sharing
 from .content import EXPORT_FORMATS, document_text, export_document
+from .editing import replace_content
+from .models import Version
 from .permissions import OWNER, Action, accessible_documents, authorize
 from .serializers import (
+    ContentSerializer,
+    DocumentCreateSerializer,
     DocumentDetailSerializer,
     DocumentSerializer,
     ErrorSerializer,
@@ -31,8 +37,12 @@ from .serializers import (
     TitleSerializer,
     TokenRequestSerializer,
     TokenSerializer,
+    VersionCreateSerializer,
+    VersionDetailSerializer,
+    VersionSerializer,
     detail_data,
 )
+from .versions import create_version, restore_version, version_html, version_text
 
 DOCUMENT_ID = OpenApiParameter("document_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="Document id.")
 USERNAME = OpenApiParameter("username", OpenApiTypes.STR, OpenApiParameter.PATH, description="A member's username.")
@@ -71,12 +81,17 @@ class DocumentListView(APIView):
         documents = accessible_documents(request.user).order_by("-updated_at")
         return Response(DocumentSerializer(documents, many=True).data)
 
-    @extend_schema(request=TitleSerializer, responses={201: DocumentSerializer, **errors(400, 401)})
+    @extend_schema(request=DocumentCreateSerializer, responses={201: DocumentSerializer, **errors(400, 401)})
     def post(self, request: Request) -> Response:
-        """Create a document owned by the caller."""
-        body = TitleSerializer(data=request.data)
+        """Create a document owned by the caller, optionally with initial Markdown or HTML content."""
+        body = DocumentCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        document = sharing.create_document(request.user, body.validated_data["title"])
+        data = body.validated_data
+        with transaction.atomic():
+            document = sharing.create_document(request.user, data["title"])
+            if "content" in data:
+                replace_content(document, data["format"], data["content"])
+        document.refresh_from_db()
         document.role = OWNER  # type: ignore[attr-defined]
         return Response(DocumentSerializer(document).data, status=status.HTTP_201_CREATED)
 
@@ -194,6 +209,77 @@ class ExportView(APIView):
         response = HttpResponse(export_document(document, fmt), content_type=f"{content_type}; charset=utf-8")
         response["Content-Disposition"] = content_disposition_header(True, export_filename(document.title, extension))
         return response
+
+
+@extend_schema(parameters=[DOCUMENT_ID])
+class ContentView(APIView):
+    """Replace the whole document with Markdown or HTML, as one edit every open editor sees at once."""
+
+    @extend_schema(request=ContentSerializer, responses={204: None, **errors(400, 401, 403, 404)})
+    def put(self, request: Request, document_id: str) -> Response:
+        """Replace the content (editor or owner); HTML is sanitised."""
+        document, _ = authorize(request.user, document_id, Action.EDIT)
+        body = ContentSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        replace_content(document, body.validated_data["format"], body.validated_data["content"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+VERSION_ID = OpenApiParameter("version_id", OpenApiTypes.INT, OpenApiParameter.PATH, description="Version id.")
+
+
+def _version(document: Any, version_id: str) -> Version:
+    if not str(version_id).isdigit():
+        raise exceptions.NotFound("Version not found.")
+    return get_object_or_404(Version.objects.select_related("author"), document=document, pk=int(version_id))
+
+
+@extend_schema(parameters=[DOCUMENT_ID])
+class VersionListView(APIView):
+    """A document's saved versions (any role), and saving one (editor or owner)."""
+
+    @extend_schema(responses={200: VersionSerializer(many=True), **errors(401, 404)})
+    def get(self, request: Request, document_id: str) -> Response:
+        """Every version, newest first."""
+        document, _ = authorize(request.user, document_id, Action.VIEW)
+        versions = Version.objects.filter(document=document).select_related("author").defer("state")
+        return Response(VersionSerializer(versions, many=True).data)
+
+    @extend_schema(request=VersionCreateSerializer, responses={201: VersionSerializer, **errors(400, 401, 403, 404)})
+    def post(self, request: Request, document_id: str) -> Response:
+        """Save the current content as a named version."""
+        document, _ = authorize(request.user, document_id, Action.EDIT)
+        body = VersionCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        version = create_version(document, body.validated_data["name"], request.user)
+        return Response(VersionSerializer(version).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(parameters=[DOCUMENT_ID, VERSION_ID])
+class VersionDetailView(APIView):
+    """One version with its content."""
+
+    @extend_schema(responses={200: VersionDetailSerializer, **errors(401, 404)})
+    def get(self, request: Request, document_id: str, version_id: str) -> Response:
+        """The version, its content as sanitised HTML and as plain text."""
+        document, _ = authorize(request.user, document_id, Action.VIEW)
+        version = _version(document, version_id)
+        version.html = version_html(version)  # type: ignore[attr-defined]
+        version.text = version_text(version)  # type: ignore[attr-defined]
+        return Response(VersionDetailSerializer(version).data)
+
+
+@extend_schema(parameters=[DOCUMENT_ID, VERSION_ID])
+class VersionRestoreView(APIView):
+    """Restore a version: the document becomes equal to it, as a new edit (undo by restoring the safety version)."""
+
+    @extend_schema(request=None, responses={200: VersionSerializer, **errors(401, 403, 404)})
+    def post(self, request: Request, document_id: str, version_id: str) -> Response:
+        """Restore (editor or owner); answers with the "Before restoring" version taken first."""
+        document, _ = authorize(request.user, document_id, Action.RESTORE)
+        version = _version(document, version_id)
+        backup = restore_version(document, version, request.user)
+        return Response(VersionSerializer(backup).data)
 
 
 class TokenView(APIView):

@@ -91,3 +91,58 @@ def detail_data(document: Document, role: str, text: str) -> dict[str, Any]:
     document.role = role  # type: ignore[attr-defined]
     document.text = text  # type: ignore[attr-defined]
     return DocumentDetailSerializer(document).data
+
+
+class ContentSerializer(serializers.Serializer):
+    """A whole-document replacement: Markdown or HTML (sanitised; scripts and unsafe links are dropped)."""
+
+    format = serializers.ChoiceField(
+        choices=["markdown", "html"], error_messages={"invalid_choice": "Choose one of: markdown, html."}
+    )
+    content = serializers.CharField(allow_blank=True, trim_whitespace=False)
+
+
+class DocumentCreateSerializer(TitleSerializer):
+    """A new document: its title and, optionally, initial content in Markdown or HTML."""
+
+    format = serializers.ChoiceField(
+        choices=["markdown", "html"],
+        required=False,
+        error_messages={"invalid_choice": "Choose one of: markdown, html."},
+    )
+    content = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """Content and format come together."""
+        if "content" in attrs and "format" not in attrs:
+            raise serializers.ValidationError({"format": ["A format is required with content."]})
+        if "format" in attrs and "content" not in attrs:
+            raise serializers.ValidationError({"content": ["Content is required with a format."]})
+        return attrs
+
+
+class VersionSerializer(serializers.Serializer):
+    """A saved version of a document."""
+
+    id = serializers.IntegerField(read_only=True)
+    name = serializers.CharField(read_only=True)
+    author = serializers.SerializerMethodField(help_text="The author's username, or null.")
+    created_at = serializers.DateTimeField(read_only=True)
+    automatic = serializers.BooleanField(read_only=True)
+
+    def get_author(self, version: Any) -> str | None:
+        """The author's username."""
+        return version.author.get_username() if version.author is not None else None
+
+
+class VersionDetailSerializer(VersionSerializer):
+    """A version with its content as sanitised HTML and as plain text."""
+
+    html = serializers.CharField(read_only=True)
+    text = serializers.CharField(read_only=True)
+
+
+class VersionCreateSerializer(serializers.Serializer):
+    """The body that saves a version: its name."""
+
+    name = serializers.CharField(max_length=200, trim_whitespace=True)

@@ -18,6 +18,18 @@ api_urlpatterns = [
         name="api-member-detail",
     ),
     path("api/documents/<str:document_id>/export", api.ExportView.as_view(), name="api-document-export"),
+    path("api/documents/<str:document_id>/content", api.ContentView.as_view(), name="api-document-content"),
+    path("api/documents/<str:document_id>/versions/", api.VersionListView.as_view(), name="api-version-list"),
+    path(
+        "api/documents/<str:document_id>/versions/<str:version_id>/",
+        api.VersionDetailView.as_view(),
+        name="api-version-detail",
+    ),
+    path(
+        "api/documents/<str:document_id>/versions/<str:version_id>/restore",
+        api.VersionRestoreView.as_view(),
+        name="api-version-restore",
+    ),
     # Anything else under /api/ answers a JSON 404, like the endpoints themselves.
     re_path(r"^api/", api_not_found),
 ]

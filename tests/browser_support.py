@@ -54,6 +54,14 @@ EDITOR_TEXT_JS = """() => {
   return text.replace(/\\n+$/, '')
 }"""
 
+BLOCK_TEXTS_JS = """(selector) => Array.from(document.querySelectorAll(`#editor-app .ProseMirror ${selector}`), (el) => {
+  const clone = el.cloneNode(true)
+  clone.querySelectorAll('.collaboration-carets__caret').forEach((caret) => caret.remove())
+  return clone.textContent
+})"""
+
+expect.set_options(timeout=TIMEOUT_MS)
+
 
 def require_browser() -> None:
     """Skip (or fail under COLLAB_REQUIRE_SERVICES=1) when Chromium or the built frontend is missing."""
@@ -135,6 +143,23 @@ def wait_for_editor_text(page: Page, predicate_js: str, arg: Any = None, timeout
         timeout=timeout,
     )
     return editor_text(page)
+
+
+def block_texts(page: Page, selector: str) -> list[str]:
+    """The text of each element matching ``selector`` in the editor, without remote carets."""
+    return page.evaluate(f"(selector) => ({BLOCK_TEXTS_JS})(selector)", selector)
+
+
+def wait_for_blocks(page: Page, selector: str, expected: list[str], timeout: float = TIMEOUT_MS) -> None:
+    """Wait until the editor's elements matching ``selector`` hold exactly the texts ``expected``."""
+    try:
+        page.wait_for_function(
+            f"([selector, expected]) => JSON.stringify(({BLOCK_TEXTS_JS})(selector)) === JSON.stringify(expected)",
+            arg=[selector, expected],
+            timeout=timeout,
+        )
+    except Exception as exc:
+        raise AssertionError(f"{selector}: {block_texts(page, selector)!r}, expected {expected!r}") from exc
 
 
 def wait_for_text(page: Page, expected: str, timeout: float = TIMEOUT_MS) -> str:

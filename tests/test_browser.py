@@ -29,6 +29,7 @@ from tests.browser_support import (
     open_editors,
     rest_text,
     wait_for_editor_text,
+    wait_for_blocks,
     wait_for_text,
     wait_live,
     wait_until,
@@ -38,7 +39,17 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pyte
 
 
 @pytest.fixture
-def editors(request: pytest.FixtureRequest) -> Iterator[Editors]:
+def token(carol: Any) -> str:
+    """Carol's (the viewer's) API token, for reading the document over REST.
+
+    Made before the browser starts: Playwright's sync API runs an event loop in the test's thread, where Django
+    then refuses ORM calls.
+    """
+    return api_token(carol)
+
+
+@pytest.fixture
+def editors(token: str, request: pytest.FixtureRequest) -> Iterator[Editors]:
     """Opens logged-in editor pages on a fresh Chromium; screenshots them into test-artifacts/ at the end."""
     with open_editors(request) as opened:
         yield opened
@@ -50,7 +61,7 @@ def presence_names(page: Page) -> list[str]:
 
 
 def test_concurrent_typing_in_one_paragraph_converges(
-    start_server: Any, document: Any, carol: Any, editors: Editors, request: pytest.FixtureRequest
+    start_server: Any, document: Any, token: str, editors: Editors, request: pytest.FixtureRequest
 ) -> None:
     """Alice and bob type into the same paragraph at the same time; both end with the same text as the server."""
     server = start_server()
@@ -91,7 +102,6 @@ def test_concurrent_typing_in_one_paragraph_converges(
     assert "".join(ch for ch in typed if ch.isalpha()) == alice_keys
     assert "".join(ch for ch in typed if ch.isdigit()) == bob_keys
     assert editor_text(alice) == alice_text
-    token = api_token(carol)
     wait_until(lambda: rest_text(server, document, token) == alice_text, message="REST text == the editors' text")
 
 
@@ -114,14 +124,13 @@ def test_remote_caret_is_labelled_with_the_username(start_server: Any, document:
     assert editor_text(alice) == editor_text(bob) == "Alice was here"
 
 
-def test_viewer_cannot_change_the_text(start_server: Any, document: Any, carol: Any, editors: Editors) -> None:
+def test_viewer_cannot_change_the_text(start_server: Any, document: Any, token: str, editors: Editors) -> None:
     server = start_server()
     alice = editors.open(server, document, "alice")
     click_end_of_text(alice)
     alice.keyboard.type("Read only for carol")
     carol_page = editors.open(server, document, "carol")
     wait_for_text(carol_page, "Read only for carol")
-    token = api_token(carol)
     wait_until(lambda: rest_text(server, document, token) == "Read only for carol", message="alice's text saved")
 
     editor = carol_page.locator(".ProseMirror")
@@ -192,7 +201,7 @@ def test_presence_drops_a_user_whose_browser_goes_away(start_server: Any, docume
     expect(alice.locator("#presence-list > li.presence__user")).to_have_count(1, timeout=3000)
 
 
-def test_server_restart_keeps_offline_edits(start_server: Any, document: Any, carol: Any, editors: Editors) -> None:
+def test_server_restart_keeps_offline_edits(start_server: Any, document: Any, token: str, editors: Editors) -> None:
     server = start_server()
     alice = editors.open(server, document, "alice")
     bob = editors.open(server, document, "bob")
@@ -218,12 +227,11 @@ def test_server_restart_keeps_offline_edits(start_server: Any, document: Any, ca
         wait_live(page, timeout=20_000)
         wait_for_text(page, expected)
         expect(page.locator("#doc-status")).to_have_attribute("data-state", "saved")
-    token = api_token(carol)
     wait_until(lambda: rest_text(restarted, document, token) == expected, message="offline edits reach the server")
 
 
 def test_formatting_reaches_the_other_user_and_markdown(
-    start_server: Any, document: Any, carol: Any, editors: Editors
+    start_server: Any, document: Any, token: str, editors: Editors
 ) -> None:
     server = start_server()
     alice = editors.open(server, document, "alice")
@@ -245,13 +253,12 @@ def test_formatting_reaches_the_other_user_and_markdown(
     alice.keyboard.press("Enter")
     alice.keyboard.type("Fix the bugs")
 
-    content = bob.locator(".ProseMirror")
-    expect(content.locator("h1")).to_have_text("Quarterly plan")
-    expect(content.locator("p strong")).to_have_text("on Friday")
-    expect(content.locator("ul > li")).to_have_text(["Write the tests", "Fix the bugs"])
+    wait_for_blocks(bob, "ul > li", ["Write the tests", "Fix the bugs"])
+    wait_for_blocks(bob, "h1", ["Quarterly plan"])
+    wait_for_blocks(bob, "p strong", ["on Friday"])
+    wait_for_blocks(bob, "p", ["We ship on Friday at noon.", "Write the tests", "Fix the bugs"])
     expect(toolbar.get_by_role("button", name="Bullet list", exact=True)).to_have_attribute("aria-pressed", "true")
 
-    token = api_token(carol)
     expected = [
         "# Quarterly plan",
         "We ship **on Friday** at noon.",

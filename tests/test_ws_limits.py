@@ -128,3 +128,13 @@ async def test_awareness_cannot_impersonate_or_hijack(live_server_url: Any, docu
     assert states[alice.doc.client_id]["user"]["name"] == "alice"
     for client in (alice, mallory, watcher):
         await client.close()
+
+
+async def test_message_over_transport_limit_closes_with_1009(live_server_url: Any, document: Any, tokens: dict) -> None:
+    client = await open_client(live_server_url.ws_url, document.pk, tokens["alice"])
+    await client.send_raw(encode_update(b"\x00" * (1024 * 1024 + 10)))
+    await asyncio.wait_for(client.closed.wait(), 5)
+    assert client.close_code == 1009
+    other = await open_client(live_server_url.ws_url, document.pk, tokens["bob"])
+    assert other.paragraph_texts() == []
+    await other.close()
