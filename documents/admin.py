@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db import transaction
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils.html import format_html
@@ -13,32 +12,16 @@ from django.utils.http import content_disposition_header
 from django.utils.safestring import mark_safe
 
 from . import live, sharing
-from .conf import get_config
 from .content import export_document
-from .models import Document, DocumentUpdate, Membership, SnapshotSegment, Version
+from .models import Document, Membership, Version
 from .registry import loaded_registry
-from .store import compact_updates
+from .store import DjangoDocumentStore
 from .versions import create_version, restore_version
 
 
 def compact_now(document_id: Any) -> int:
     """Fold the document's stored log into its snapshot segments, synchronously; returns the log rows folded."""
-    with transaction.atomic():
-        if not Document.objects.select_for_update().filter(pk=document_id).exists():
-            return 0
-        log = list(DocumentUpdate.objects.filter(document_id=document_id).order_by("id").values_list("id", "data"))
-        if not log:
-            return 0
-        segments = list(SnapshotSegment.objects.filter(document_id=document_id).values_list("data", flat=True))
-        updates = [bytes(data) for data in segments] + [bytes(data) for _, data in log]
-        pieces = compact_updates(updates, get_config().SEGMENT_BYTES)
-        SnapshotSegment.objects.filter(document_id=document_id).delete()
-        SnapshotSegment.objects.bulk_create(
-            SnapshotSegment(document_id=document_id, position=index, data=piece) for index, piece in enumerate(pieces)
-        )
-        DocumentUpdate.objects.filter(document_id=document_id, id__lte=log[-1][0]).delete()
-        Document.objects.filter(pk=document_id).update(size_bytes=sum(map(len, pieces)))
-    return len(log)
+    return DjangoDocumentStore().compact_now(document_id)
 
 
 def live_connections(document_id: Any) -> int:
@@ -136,7 +119,7 @@ class DocumentAdmin(admin.ModelAdmin):
             return "-"
         # export_document's HTML is sanitised by nh3.
         html = export_document(obj, "html")
-        return format_html('<div class="document-preview">{}</div>', mark_safe(html))  # noqa: S308
+        return format_html('<div class="document-preview">{}</div>', mark_safe(html))
 
     @admin.action(description="Create a version of the selected documents")
     def create_version_action(self, request: HttpRequest, queryset: QuerySet[Document]) -> None:

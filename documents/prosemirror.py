@@ -308,23 +308,31 @@ def _plainer(runs: list, index: int) -> list | None:
 
 def _shift_spaces(runs: list) -> list:
     """Move whitespace at the edges of emphasis outside its delimiters, as CommonMark flanking rules need."""
+    return _reversed(_shift_leading(_reversed(_shift_leading(runs))))
+
+
+def _reversed(runs: list) -> list:
+    """The runs back to front, each text reversed too (so trailing whitespace becomes leading)."""
+    return [(None if chunk is None else chunk[::-1], marks) for chunk, marks in reversed(runs)]
+
+
+def _shift_leading(runs: list) -> list:
+    """Move leading whitespace out of emphasis that opens on it, merging runs that end up alike."""
     out: list = []
-    for i, (chunk, marks) in enumerate(runs):
-        if chunk is None:
-            out.append((None, ()))
-            continue
-        before = out[-1][1] if out else ()  # what is open after the (already shifted) previous run
-        after = runs[i + 1][1] if i + 1 < len(runs) else ()
-        lead = trail = ""
-        if any(m[0] in _MD_DELIMITERS and m not in before for m in marks):
-            lead, chunk = chunk[: len(chunk) - len(chunk.lstrip())], chunk.lstrip()
-        if any(m[0] in _MD_DELIMITERS and m not in after for m in marks):
-            chunk, trail = chunk.rstrip(), chunk[len(chunk.rstrip()) :]
-        for text, kept in ((lead, before), (chunk, marks), (trail, after)):
-            piece = (text, tuple(m for m in marks if m in kept or m[0] not in _MD_DELIMITERS))
-            if text and out and out[-1][0] is not None and out[-1][1] == piece[1]:
-                out[-1] = (out[-1][0] + text, piece[1])
-            elif text:
+    for chunk, marks in runs:
+        before = out[-1][1] if out else ()
+        if chunk is not None and any(m[0] in _MD_DELIMITERS and m not in before for m in marks):
+            lead = chunk[: len(chunk) - len(chunk.lstrip())]
+            pieces = [
+                (lead, tuple(m for m in marks if m in before or m[0] not in _MD_DELIMITERS)),
+                (chunk[len(lead) :], marks),
+            ]
+        else:
+            pieces = [(chunk, marks)]
+        for piece in pieces:
+            if piece[0] and out and out[-1][0] is not None and out[-1][1] == piece[1]:
+                out[-1] = (out[-1][0] + piece[0], piece[1])
+            elif piece[0] or piece[0] is None:
                 out.append(piece)
     return out
 

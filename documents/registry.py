@@ -193,7 +193,10 @@ async def get_registry() -> RoomRegistry:
             peers = PeerLink(layer) if layer is not None else None
             if peers is not None:
                 await peers.start()
+            from .versions import version_after_session  # versions reads documents through live rooms
+
             registry = RoomRegistry(get_store(), peers)
+            registry.on_unload.append(version_after_session)
             _flush_before_reactor_shutdown(registry)
             _registry = registry
     return _registry

@@ -97,6 +97,7 @@ class Room:
             joining client in pieces when one sync message would exceed the transport's size limit.
         size: bytes of Yjs state held (the history's size), checked against the document size cap.
         closed: set once the room starts unloading; the registry then loads a fresh room for new joiners.
+        loaded_state: the Doc's state vector when loaded, to tell whether a session changed anything.
     """
 
     def __init__(self, document_id: uuid.UUID, store: DocumentStore, peers: Peers | None) -> None:
@@ -109,6 +110,7 @@ class Room:
         self.history: list[bytes] = []
         self.size = 0
         self.closed = False
+        self.loaded_state = b""
         self._store = store
         self._peers = peers
         self._captured: bytes | None = None
@@ -124,6 +126,7 @@ class Room:
             self.doc.apply_update(merge_updates(*updates[start : start + 500]))
         self.history = pack_updates(updates, get_config().SEGMENT_BYTES) if updates else []
         self.size = sum(map(len, self.history))
+        self.loaded_state = self.doc.get_state()
         self._captured = None
 
     # -- connections ----------------------------------------------------------------------------------------------

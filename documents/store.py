@@ -288,19 +288,24 @@ class DjangoDocumentStore(DocumentStore):
             logger.warning("dropped updates of deleted documents %s", sorted(map(str, dropped)))
 
     def _compact_sync(self, document_id: uuid.UUID) -> None:
+        with _database_connection():
+            self.compact_now(document_id)
+
+    def compact_now(self, document_id: uuid.UUID) -> int:
+        """Fold the document's log into its snapshot segments on the calling thread; returns the rows folded."""
         from django.db import transaction
 
         from .models import Document, DocumentUpdate, SnapshotSegment
 
-        with _database_connection(), transaction.atomic():
+        with transaction.atomic():
             # Locking the row serialises compactions of one document across processes (a no-op on SQLite, whose
             # IMMEDIATE transactions already serialise writers).
             if not Document.objects.select_for_update().filter(pk=document_id).exists():
-                return
+                return 0
             segments = list(SnapshotSegment.objects.filter(document_id=document_id).values_list("data", flat=True))
             log = list(DocumentUpdate.objects.filter(document_id=document_id).order_by("id").values_list("id", "data"))
             if not log:
-                return
+                return 0
             updates = [bytes(data) for data in segments] + [bytes(data) for _, data in log]
             pieces = compact_updates(updates, get_config().SEGMENT_BYTES)
             SnapshotSegment.objects.filter(document_id=document_id).delete()
@@ -312,6 +317,7 @@ class DjangoDocumentStore(DocumentStore):
             DocumentUpdate.objects.filter(document_id=document_id, id__lte=log[-1][0]).delete()
             Document.objects.filter(pk=document_id).update(size_bytes=sum(map(len, pieces)))
         logger.info("compacted %s: %d log updates into %d segments", document_id, len(log), len(pieces))
+        return len(log)
 
 
 class _database_connection:

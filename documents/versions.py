@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.utils import timezone
 from pycrdt import Doc
 
 from .content import read_document
@@ -54,3 +55,16 @@ def restore_version(document: Any, version: Version, user: Any) -> Version:
         backup = create_version(document, f"Before restoring {version.name}", user, automatic=True)
     apply_change(document, replace_nodes(nodes))
     return backup
+
+
+async def version_after_session(room: Any) -> None:
+    """Keep an automatic version when a room that was changed unloads: an editing session ended."""
+    if room.doc.get_state() == room.loaded_state:
+        return
+    name = f"Editing session ended {timezone.now():%Y-%m-%d %H:%M} UTC"
+    try:
+        await Version.objects.acreate(
+            document_id=room.document_id, name=name, author=None, automatic=True, state=room.doc.get_update()
+        )
+    except IntegrityError:  # the document was deleted meanwhile
+        return

@@ -85,7 +85,8 @@ def test_oversized_content_is_400(callers: dict[str, APIClient], document: Docum
 
 def test_too_deep_content_is_400(callers: dict[str, APIClient], document: Document) -> None:
     replace_content(document, "markdown", "original")
-    response = callers["editor"].put(url(document), {"format": "markdown", "content": ">" * 200 + " deep"}, format="json")
+    body = {"format": "markdown", "content": ">" * 200 + " deep"}
+    response = callers["editor"].put(url(document), body, format="json")
     assert response.status_code == 400
     assert document_text(document) == "original"
 
