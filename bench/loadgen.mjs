@@ -44,6 +44,16 @@ function serverCpuSeconds () {
   return (Number(fields[11]) + Number(fields[12])) / (config.clkTck || 100) // utime + stime
 }
 
+/** Seconds the server's main (event loop) thread spent runnable but waiting for a CPU: other processes' share. */
+function serverRunqueueWaitSeconds () {
+  if (!config.serverPid) return null
+  try {
+    return Number(readFileSync(`/proc/${config.serverPid}/schedstat`, 'utf8').split(' ')[1]) / 1e9
+  } catch {
+    return null
+  }
+}
+
 function serverRssKb () {
   if (!config.serverPid) return null
   const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${config.serverPid}/status`, 'utf8'))
@@ -65,6 +75,7 @@ const stats = {
   windowStartUs: Infinity, // updates sent in [windowStartUs, windowEndUs) are measured
   windowEndUs: Infinity,
   samples: [], // latencies (ms) of measured updates, one per receiver
+  sentAt: [], // the send time (µs) of each sample
   received: 0, // every timestamped update received
   expected: 0, // every timestamped update times the receivers in its room
   expectedInWindow: 0,
@@ -85,6 +96,7 @@ function onTimestampedUpdate (buf) {
   if (ts >= stats.windowStartUs && ts < stats.windowEndUs) {
     const latency = performance.now() - ts / 1000
     stats.samples.push(latency)
+    stats.sentAt.push(ts)
     if (latency > stats.abortMs) stats.aborted = true
   }
 }
@@ -215,6 +227,20 @@ function shuffle (items, seed = 12345) {
 }
 
 // -- scenarios -----------------------------------------------------------------------------------------------------
+/** Latency by send time: [seconds into the window, samples, p50 ms, max ms] per bucket (shows stalls). */
+function latencyTimeline (bucketMs) {
+  const buckets = new Map()
+  for (let i = 0; i < stats.samples.length; i++) {
+    const bucket = Math.floor((stats.sentAt[i] - stats.windowStartUs) / 1000 / bucketMs)
+    if (!buckets.has(bucket)) buckets.set(bucket, [])
+    buckets.get(bucket).push(stats.samples[i])
+  }
+  return [...buckets.keys()].sort((a, b) => a - b).map((bucket) => {
+    const values = buckets.get(bucket).sort((a, b) => a - b)
+    return [round((bucket * bucketMs) / 1000, 2), values.length, round(percentile(values, 50), 1), round(values[values.length - 1], 1)]
+  })
+}
+
 async function fanout () {
   const { rooms, tokens, totalRate, warmupS, durationS, drainTimeoutS, settleS = 0, abortMs = Infinity } = config
   const clients = []
@@ -234,6 +260,7 @@ async function fanout () {
 
   const order = shuffle(senders)
   const cpuStart = serverCpuSeconds()
+  const waitStart = serverRunqueueWaitSeconds()
   const ownCpuStart = process.cpuUsage()
   const t0 = performance.now()
   stats.windowStartUs = Math.round((t0 + warmupS * 1000) * 1000)
@@ -263,8 +290,10 @@ async function fanout () {
   const ownCpu = process.cpuUsage(ownCpuStart)
   if (settleS > 0) await sleep(settleS * 1000) // the store's group commit (and compaction) of what was sent
   const cpuEnd = serverCpuSeconds()
+  const waitEnd = serverRunqueueWaitSeconds()
   const cpuWallS = (performance.now() - t0) / 1000
 
+  const timeline = latencyTimeline(config.timelineBucketMs || 500)
   const samples = stats.samples.sort((a, b) => a - b)
   const measuredS = stats.aborted ? Math.max(0.001, (sendEnd - t0) / 1000 - warmupS) : durationS
   const serverCpuS = cpuStart === null ? null : cpuEnd - cpuStart
@@ -291,8 +320,11 @@ async function fanout () {
     serverCpuS: round(serverCpuS),
     serverCpuPct: serverCpuS === null ? null : round((100 * serverCpuS) / cpuWallS, 1),
     serverMsPerDelivered: serverCpuS === null || !stats.received ? null : round((serverCpuS * 1000) / stats.received, 5),
+    serverRunqueueWaitPct: waitStart === null ? null : round((100 * (waitEnd - waitStart)) / cpuWallS, 1),
+    loadavg: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
     loadgenCpuPct: round((100 * (ownCpu.user + ownCpu.system)) / 1e6 / wallS, 1),
-    connect
+    connect,
+    timeline
   }
   for (const client of clients) client.close()
   await sleep(300)
@@ -307,7 +339,12 @@ async function connections () {
   await openAll(warm, 8)
   await sleep(1000)
   const rssBeforeKb = serverRssKb()
+  log('connecting', { count })
+  const waitStart = serverRunqueueWaitSeconds()
+  const connectStarted = performance.now()
   const connect = await openAll(clients, concurrency)
+  const waitEnd = serverRunqueueWaitSeconds()
+  connect.serverRunqueueWaitPct = waitStart === null ? null : round((100 * (waitEnd - waitStart) * 1000) / (performance.now() - connectStarted), 1)
   log('connected', connect)
   await sleep(holdS * 1000)
   const rssAfterKb = serverRssKb()

@@ -274,7 +274,7 @@ def bench_fanout(server: Server, work: Path, tokens: list[str], docs: list[str],
 def bench_rate_steps(
     server: Server, work: Path, tokens: list[str], docs: list[str], quick: bool
 ) -> list[dict[str, Any]]:
-    rates = (250, 500, 1000, 1500, 2000, 3000)
+    rates = (100, 250, 500, 1000, 1500, 2000)
     results = []
     for rate, doc in zip(rates, docs, strict=False):
         log(f"rate step: 50 editors, {rate} updates/s in total")
@@ -385,7 +385,7 @@ def build_big_document(doc_id: str, n_updates: int) -> dict[str, Any]:
     import uuid
 
     from django.db import connections
-    from pycrdt import Doc, XmlFragment, merge_updates
+    from pycrdt import Doc, XmlFragment
 
     from documents.conf import get_config
     from documents.models import Document, SnapshotSegment
@@ -401,7 +401,8 @@ def build_big_document(doc_id: str, n_updates: int) -> dict[str, Any]:
         store._write_sync({key: updates[i : i + chunk]})
         store._compact_sync(key)
     expected = Doc()
-    expected.apply_update(merge_updates(*updates))
+    for update in updates:  # one by one: merge_updates(*updates) is quadratic in the number of updates
+        expected.apply_update(update)
     loaded = Doc()
     for update in store.read_sync(key):
         loaded.apply_update(update)
@@ -478,6 +479,10 @@ def machine() -> dict[str, Any]:
     }
 
 
+def loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
 def fmt(value: Any, unit: str = "", digits: int = 1) -> str:
     if value is None:
         return "n/a"
@@ -489,6 +494,12 @@ def fmt(value: Any, unit: str = "", digits: int = 1) -> str:
 def verdict(key: str, value: Any) -> tuple[str, str]:
     label, check = TARGETS[key]
     return label, "PASS" if check(value) else "MISS"
+
+
+def waited(result: dict[str, Any]) -> str:
+    """How long the server waited for a CPU taken by other processes (the machine is shared), when notable."""
+    wait = result.get("serverRunqueueWaitPct")
+    return f"  [waited for CPU {wait:.0f}%]" if wait is not None and wait >= 5 else ""
 
 
 def report(results: dict[str, Any]) -> str:
@@ -507,7 +518,8 @@ def report(results: dict[str, Any]) -> str:
         row(
             f"fan-out, 1 doc, {r['editors']} editors, 100 upd/s",
             f"p50 {fmt(r['p50Ms'], ' ms', 2)}  p99 {fmt(r['p99Ms'], ' ms', 2)}  "
-            f"({fmt(r['deliveredPerSecond'], '/s', 0)} msgs, {fmt(r['deliveredPct'], '%', 2)} delivered)",
+            f"({fmt(r['deliveredPerSecond'], '/s', 0)} msgs, {fmt(r['deliveredPct'], '%', 2)} delivered)"
+            f"{waited(r)}",
             target,
             status,
         )
@@ -520,7 +532,7 @@ def report(results: dict[str, Any]) -> str:
             f"50 editors @ {r['targetRate']:,} upd/s (sent {fmt(r['sentRate'], '', 0)})",
             f"p50 {fmt(r['p50Ms'], ' ms', 1)}  p99 {fmt(r['p99Ms'], ' ms', 1)}  "
             f"{fmt(r['deliveredPerSecond'], ' msgs/s', 0)}  {fmt(r['deliveredPct'], '%', 2)} delivered"
-            f"{'  ABORTED' if r['aborted'] else ''}  server CPU {fmt(r['serverCpuPct'], '%', 0)}",
+            f"{'  ABORTED' if r['aborted'] else ''}  server CPU {fmt(r['serverCpuPct'], '%', 0)}{waited(r)}",
         )
     if steps:
         passing = [r["targetRate"] for r in steps if step_ok(r)]
@@ -539,7 +551,7 @@ def report(results: dict[str, Any]) -> str:
         row(
             f"{label}: latency",
             f"p50 {fmt(many['p50Ms'], ' ms', 2)}  p99 {fmt(many['p99Ms'], ' ms', 2)}  "
-            f"(server CPU {fmt(many['serverCpuPct'], '%', 0)})",
+            f"(server CPU {fmt(many['serverCpuPct'], '%', 0)}){waited(many)}",
             target,
             status,
         )
@@ -548,7 +560,7 @@ def report(results: dict[str, Any]) -> str:
     cpu = results.get("cpu")
     if cpu and "error" not in cpu:
         per_thousand = cpu["serverCpuS"] * 1000 / cpu["sent"] if cpu["sent"] else None
-        row("server CPU per 1,000 updates to 10 clients", fmt(per_thousand, " s", 3))
+        row("server CPU per 1,000 updates to 10 clients", f"{fmt(per_thousand, ' s', 3)}{waited(cpu)}")
         target, status = verdict("cpu_per_msg", cpu["serverMsPerDelivered"])
         row("server CPU per delivered message", fmt(cpu["serverMsPerDelivered"], " ms", 4), target, status)
     conn = results.get("connections")
@@ -565,7 +577,7 @@ def report(results: dict[str, Any]) -> str:
         row(
             "connections + sync per second",
             f"{fmt(conn['connect']['perSecond'], '/s', 0)}  (sync p50 {fmt(conn['connect']['syncP50Ms'], ' ms')}, "
-            f"p99 {fmt(conn['connect']['syncP99Ms'], ' ms')})",
+            f"p99 {fmt(conn['connect']['syncP99Ms'], ' ms')}){waited(conn['connect'])}",
             target,
             status,
         )
@@ -601,72 +613,140 @@ def report(results: dict[str, Any]) -> str:
 
 
 # -- profile ---------------------------------------------------------------------------------------------------------
+# Where a sample's time goes: the deepest frame on its stack whose file matches one of these (checked in order).
+PROFILE_LAYERS = (
+    ("pycrdt (Yjs apply, encode, merge)", ("pycrdt/",)),
+    ("channels session/auth middleware", ("channels/sessions.py", "channels/auth.py", "channels/middleware.py")),
+    ("documents.conf.get_config", ("documents/conf.py",)),
+    ("Django ORM + SQLite", ("django/db/", "sqlite3/")),
+    ("asgiref sync_to_async / thread hops", ("asgiref/",)),
+    ("autobahn WebSocket framing", ("autobahn/", "txaio/")),
+    ("daphne ASGI glue", ("daphne/",)),
+    ("twisted transport (socket I/O)", ("twisted/",)),
+    ("documents (rooms, consumer, protocol, store)", ("documents/",)),
+    ("channels routing/consumer", ("channels/",)),
+    ("asyncio event loop", ("asyncio/", "selectors.py")),
+)
+
+
+def _frame_key(frame: str) -> tuple[str, str]:
+    """``name (path:line)`` -> (``name (path)``, path)."""
+    name, _, where = frame.rpartition(" (")
+    path = where.rstrip(")").rsplit(":", 1)[0]
+    return f"{name} ({path})", path
+
+
 def summarise_profile(raw: Path, top: int = 25) -> str:
-    """Self and inclusive shares of the top frames from py-spy's raw (collapsed stacks) output."""
+    """Per-thread, per-layer, self and inclusive shares of py-spy's raw (collapsed stacks, --threads) output."""
     self_counts: Counter[str] = Counter()
     incl_counts: Counter[str] = Counter()
+    threads: Counter[str] = Counter()
+    layers: Counter[str] = Counter()
     total = 0
     for line in raw.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
-        if not stack:
+        if not stack or not count_text.isdigit():
             continue
         count = int(count_text)
         frames = stack.split(";")
+        if frames[0].startswith("thread "):
+            threads[frames[0].split(": ", 1)[-1]] += count
+            frames = frames[1:]
+        if not frames:
+            continue
         total += count
-        self_counts[frames[-1]] += count
-        for frame in set(frames):
-            incl_counts[frame] += count
-    out = [f"{total} samples", "", "self time (the frame itself is running):"]
-    out += [f"  {100 * c / total:5.1f}%  {f}" for f, c in self_counts.most_common(top)]
-    out += ["", "inclusive time (the frame is on the stack):"]
-    out += [f"  {100 * c / total:5.1f}%  {f}" for f, c in incl_counts.most_common(top + 15)]
+        keys = [_frame_key(frame) for frame in frames]
+        self_counts[keys[-1][0]] += count
+        for key in {k for k, _ in keys}:
+            incl_counts[key] += count
+        layer = "other"
+        for _, path in reversed(keys):
+            match = next((label for label, parts in PROFILE_LAYERS if any(p in path for p in parts)), None)
+            if match:
+                layer = match
+                break
+        layers[layer] += count
+    if not total:
+        return "no samples"
+
+    def pct(count: int) -> str:
+        return f"{100 * count / total:5.1f}%"
+
+    out = [f"{total} samples (CPU only: idle waits are not sampled)", "", "by thread:"]
+    out += [f"  {pct(c)}  {name}" for name, c in threads.most_common()]
+    out += ["", "by layer (the deepest frame on the stack that belongs to a known layer):"]
+    out += [f"  {pct(c)}  {name}" for name, c in layers.most_common()]
+    out += ["", "self time (the function itself is running):"]
+    out += [f"  {pct(c)}  {f}" for f, c in self_counts.most_common(top)]
+    out += ["", "inclusive time (the function is on the stack), below the event loop's own frames:"]
+    skip = ("runpy", "daphne/__main__", "daphne/cli.py", "daphne/server.py (Server.run", "run_forever", "_run_once")
+    incl = [(f, c) for f, c in incl_counts.most_common() if not any(s in f for s in skip)]
+    out += [f"  {pct(c)}  {f}" for f, c in incl[: top + 15]]
     return "\n".join(out)
 
 
-def run_profile(server: Server, work: Path, tokens: list[str], doc: str, rate: int, seconds: int, out: Path) -> str:
+def profile_load(kind: str, tokens: list[str], docs: dict[str, list[str]], rate: int, seconds: int) -> dict[str, Any]:
+    """The loadgen config that keeps the server busy for the whole py-spy window (plus a few seconds around it)."""
+    if kind == "fanout50":
+        room = {"id": docs["fanout50"][0], "clients": 50, "senders": 50}
+        return fanout_config([room], tokens, rate, warmupS=2, durationS=seconds + 3, drainTimeoutS=20)
+    if kind == "many":
+        rooms = [{"id": doc, "clients": 2, "senders": 2} for doc in docs["many"]]
+        return fanout_config(
+            rooms, tokens, 2 * len(rooms), warmupS=2, durationS=seconds + 3, concurrency=64, hardTimeoutS=240
+        )
+    if kind == "connections":
+        return {
+            "scenario": "connections",
+            "rooms": docs["connections"],
+            "tokens": tokens,
+            "count": 5000,
+            "concurrency": 64,
+            "holdS": 1,
+            "hardTimeoutS": 240,
+        }
+    raise SystemExit(f"unknown profile load {kind!r}")
+
+
+def run_profile(server: Server, work: Path, config: dict[str, Any], seconds: int, lead_s: float, out: Path) -> str:
+    """Run ``config`` through the loadgen and record the server with py-spy for ``seconds`` after ``lead_s``."""
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(py_spy).exists():
         raise SystemExit("py-spy is missing: .venv/bin/pip install -r bench/requirements.txt")
+    out.parent.mkdir(parents=True, exist_ok=True)
     raw = out.with_suffix(".txt")
-    svg = out.with_suffix(".svg")
-    room = {"id": doc, "clients": 50, "senders": 50}
-    config = fanout_config([room], tokens, rate, warmupS=2, durationS=seconds + 2, drainTimeoutS=20)
     config_path = work / "profile-loadgen.json"
-    config_path.write_text(json.dumps({"url": server.ws_url, "serverPid": server.pid, "clkTck": 100, **config}))
-    log(f"profiling: 50 editors at {rate} updates/s, py-spy for {seconds} s")
+    config_path.write_text(
+        json.dumps({"url": server.ws_url, "serverPid": server.pid, "clkTck": os.sysconf("SC_CLK_TCK"), **config})
+    )
     gen = subprocess.Popen(
         pinned(CLIENT_CORE, ["node", str(BENCH / "loadgen.mjs"), str(config_path)]),
         cwd=BENCH,
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         preexec_fn=raise_fd_limit,
     )
-    time.sleep(4)  # connect and warm up
-    spy = ["record", "--pid", str(server.pid), "--duration", str(seconds), "--rate", "200", "--nonblocking"]
-    subprocess.run(pinned(CLIENT_CORE, [py_spy, *spy, "--format", "raw", "--output", str(raw)]), check=True)
-    stdout, _ = gen.communicate(timeout=120)
-    result = json.loads(stdout.decode().strip().splitlines()[-1])
-    # A flame graph of a second, shorter window for people who want to click through it.
-    gen2 = subprocess.Popen(
-        pinned(CLIENT_CORE, ["node", str(BENCH / "loadgen.mjs"), str(config_path)]),
-        cwd=BENCH,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        preexec_fn=raise_fd_limit,
-    )
-    time.sleep(4)
-    subprocess.run(
-        pinned(CLIENT_CORE, [py_spy, *spy[:5], "5", *spy[6:], "--output", str(svg)]),
-        check=False,
-        capture_output=True,
-    )
-    gen2.wait(timeout=120)
-    load = (
-        f"load: 50 editors, {result.get('sentRate')} updates/s sent, p50 {result.get('p50Ms')} ms, "
-        f"p99 {result.get('p99Ms')} ms, {result.get('deliveredPerSecond')} msgs/s delivered, "
-        f"server CPU {result.get('serverCpuPct')}%"
-    )
-    return f"{load}\nraw stacks: {raw}\nflame graph: {svg}\n\n{summarise_profile(raw)}"
+    assert gen.stderr is not None
+    marker = b'"connecting"' if config["scenario"] == "connections" else b'"connected"'
+    for line in gen.stderr:  # the loadgen reports its progress (and ends by itself if it cannot go on)
+        if marker in line:
+            break
+    time.sleep(lead_s)
+    # --threads: one root frame per thread, so the event loop and the store's writer thread are told apart.
+    spy = [py_spy, "record", "--pid", str(server.pid), "--duration", str(seconds), "--rate", "200", "--nonblocking"]
+    subprocess.run(pinned(CLIENT_CORE, [*spy, "--threads", "--format", "raw", "--output", str(raw)]), check=True)
+    stdout, _ = gen.communicate(timeout=300)
+    lines = stdout.decode(errors="replace").strip().splitlines()
+    result = json.loads(lines[-1]) if lines else {}
+    if config["scenario"] == "fanout":
+        load = (
+            f"load: {result.get('editors')} editors in {result.get('rooms')} rooms, {result.get('sentRate')} updates/s"
+            f" sent, p50 {result.get('p50Ms')} ms, p99 {result.get('p99Ms')} ms, "
+            f"{result.get('deliveredPerSecond')} msgs/s delivered, server CPU {result.get('serverCpuPct')}%"
+        )
+    else:
+        load = f"load: {json.dumps(result)[:400]}"
+    return f"{load}\nraw stacks: {raw}\n\n{summarise_profile(raw)}"
 
 
 # -- main ------------------------------------------------------------------------------------------------------------
@@ -682,7 +762,13 @@ def main() -> int:
     parser.add_argument("--restarts", type=int, default=3, help="cold loads of the large document")
     parser.add_argument("--json", type=Path, help="also write every result as JSON here")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (database, logs)")
-    parser.add_argument("--profile", action="store_true", help="profile the server under the 50-editor load instead")
+    parser.add_argument(
+        "--profile",
+        nargs="?",
+        const="fanout50",
+        choices=("fanout50", "many", "connections"),
+        help="instead of the figures, profile the server with py-spy under one load (default: 50 editors)",
+    )
     parser.add_argument("--profile-rate", type=int, default=1000)
     parser.add_argument("--profile-seconds", type=int, default=20)
     parser.add_argument("--profile-out", type=Path, default=None, help="where py-spy writes (default: temp dir)")
@@ -699,16 +785,22 @@ def main() -> int:
     env = server_env(work / "bench.sqlite3")
     server = Server(env, work)
     started = time.monotonic()
-    results: dict[str, Any] = {"machine": machine(), "summary": {}, "work": str(work)}
+    results: dict[str, Any] = {"machine": machine(), "summary": {}, "work": str(work), "loadavgStart": loadavg()}
     try:
         log(f"work directory {work}")
         prepare_database(env)
         tokens = create_users()
         if args.profile:
-            doc = create_documents(1, "profile")[0]
+            docs = {
+                "fanout50": create_documents(1, "profile"),
+                "many": create_documents(args.documents, "many") if args.profile == "many" else [],
+                "connections": create_documents(100, "idle") if args.profile == "connections" else [],
+            }
             server.start()
-            out = args.profile_out or work / "profile"
-            print(run_profile(server, work, tokens, doc, args.profile_rate, args.profile_seconds, out))
+            config = profile_load(args.profile, tokens, docs, args.profile_rate, args.profile_seconds)
+            lead = {"fanout50": 2.5, "many": 2.5, "connections": 0.0}[args.profile]
+            out = args.profile_out or work / f"profile-{args.profile}"
+            print(run_profile(server, work, config, args.profile_seconds, lead, out))
             return 0
         fanout_docs = create_documents(4, "fanout")
         rate_docs = create_documents(6, "rate")
@@ -737,6 +829,7 @@ def main() -> int:
         print()
         print(f"machine: {m['nproc']} x {m['cpu']}, {m['ramGiB']} GiB RAM; Python {m['python']}, Node {m['node']}, ")
         print(f"pycrdt {m['pycrdt']}, daphne {m['daphne']}; server on core {SERVER_CORE}, load on core {CLIENT_CORE}")
+        print(f"load average at start {results['loadavgStart']}, at end {loadavg()} (shared machine)")
         print(table)
         print(f"\ntotal bench time {time.monotonic() - started:.0f} s")
         if args.json:

@@ -20,10 +20,10 @@ import pycrdt
 FRAGMENT_NAME = "default"
 MAX_DEPTH = 50  # deepest node nesting accepted on import; reading stops descending a little further down
 SAFE_SCHEMES = frozenset({"http", "https", "mailto"})
-MARK_ORDER = ("link", "bold", "italic", "strike", "code")  # outermost first
+MARK_ORDER = ("link", "bold", "italic", "strike", "underline", "code")  # outermost first
 LINK_DEFAULTS = {"target": "_blank", "rel": "noopener noreferrer nofollow", "class": None, "title": None}
 HTML_TAGS = {"p", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "blockquote", "pre", "code", "hr", "br"}
-HTML_TAGS |= {"strong", "em", "s", "a"}
+HTML_TAGS |= {"strong", "em", "s", "u", "a"}
 HTML_ATTRIBUTES = {"a": {"href"}, "ol": {"start"}, "code": {"class"}}
 _HASHED_MARK = re.compile(r"(.*)--[a-zA-Z0-9+/=]{8}$")
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
@@ -83,7 +83,18 @@ def read_nodes(fragment: pycrdt.XmlFragment) -> list[Node]:
     """Read the fragment's content into Node/Text trees (top-level stray text is wrapped in a paragraph)."""
     with fragment.doc.transaction():
         content = _read_children(fragment, 0)
-    return [c if isinstance(c, Node) else Node("paragraph", content=[c]) for c in content]
+    blocks: list[Node] = []
+    loose: list[Inline] = []
+    for item in [*content, None]:
+        if isinstance(item, Text):
+            loose.append(item)
+            continue
+        if loose:
+            blocks.append(Node("paragraph", content=loose))
+            loose = []
+        if item is not None:
+            blocks.append(item)
+    return blocks
 
 
 def _read_children(xml: Any, depth: int) -> list[Inline]:
@@ -129,7 +140,7 @@ def _text_block(node: Node) -> str:
     """Plain text of one block."""
     if node.type == "horizontalRule":
         return ""
-    if node.type in ("paragraph", "heading", "codeBlock"):
+    if node.type in ("paragraph", "heading", "codeBlock") or any(isinstance(c, Text) for c in node.content):
         return _text_inline(node.content)
     return "\n".join(_text_block(c) for c in node.content if isinstance(c, Node))
 
@@ -164,6 +175,7 @@ def _order(runs: list[tuple[str | None, tuple[Mark, ...]]], i: int, active: list
     kept = active[: next((k for k, m in enumerate(active) if m not in marks), len(active))]
 
     def reach(mark: Mark) -> int:
+        """Index of the first run from i on that lacks the mark."""
         return next((j for j in range(i, len(runs)) if mark not in runs[j][1]), len(runs))
 
     new = sorted((m for m in marks if m not in kept), key=lambda m: (-reach(m), MARK_ORDER.index(m[0])))
@@ -189,6 +201,7 @@ def _render_runs(runs: list, opener: Callable, closer: Callable, text: Callable,
 _MD_ESCAPE = re.compile(r"[\\`*_\[\]<~]|&(?=#?[0-9A-Za-z]+;)")
 _MD_BLOCK_START = re.compile(r"^(?:[#>+=-]|\d+(?=[.)]))")
 _MD_DELIMITERS = {"bold": "**", "italic": "*", "strike": "~~"}
+_MD_MARKS = ("link", "bold", "italic", "strike", "code")  # underline has no Markdown
 _BAD_ENTITIES = {0x0B, 0x85, *range(0x1C, 0x20)}  # whitespace that Markdown character references cannot spell
 
 
@@ -271,7 +284,7 @@ def _md_inline(content: list[Inline]) -> str:
     """Inline Markdown, checked by parsing it back: emphasis CommonMark cannot express is dropped, never the text."""
     while content and isinstance(content[-1], Node) and content[-1].type == "hardBreak":
         content = content[:-1]
-    runs = _shift_spaces(_runs(content))
+    runs = _shift_spaces([(chunk, tuple(m for m in marks if m[0] in _MD_MARKS)) for chunk, marks in _runs(content)])
     while True:
         text = _render_runs(runs, _md_open, _md_close, _md_text, "\\\n")
         text = "\n".join(_md_guard(line) for line in text.split("\n"))
@@ -288,7 +301,7 @@ def _md_mismatch(text: str, runs: list) -> int | None:
 
     parsed = []
     for item in parse_markdown_inline(text):
-        names = frozenset(n for n in item.marks if n in MARK_ORDER) if isinstance(item, Text) else frozenset()
+        names = frozenset(n for n in item.marks if n in _MD_MARKS) if isinstance(item, Text) else frozenset()
         parsed.extend((c, names) for c in (item.text if isinstance(item, Text) else "\n"))
     wanted = [(c, frozenset(m[0] for m in marks), i) for i, (chunk, marks) in enumerate(runs) for c in chunk or "\n"]
     for position, want in enumerate(wanted):
@@ -354,7 +367,7 @@ def _md_close(mark: Mark) -> str:
         return ""
     dest = re.sub(r"[\\()]", r"\\\g<0>", re.sub(r"[\x00-\x20\x7f<>]", lambda m: f"%{ord(m.group(0)):02X}", href))
     title = re.sub(r'[\\"]', r"\\\g<0>", str(attrs.get("title") or "")).replace("\n", " ")
-    return f'{"]("}{dest} "{title}")' if title else f"]({dest})"
+    return f']({dest} "{title}")' if title else f"]({dest})"
 
 
 def _md_text(chunk: str, marks: dict[str, Any]) -> str:
@@ -384,7 +397,7 @@ def _entity(char: str) -> str:
 
 # HTML ------------------------------------------------------------------------------------------------------------
 
-_HTML_MARKS = {"bold": "strong", "italic": "em", "strike": "s", "code": "code"}
+_HTML_MARKS = {"bold": "strong", "italic": "em", "strike": "s", "underline": "u", "code": "code"}
 
 
 def to_html(fragment: pycrdt.XmlFragment) -> str:

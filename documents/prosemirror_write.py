@@ -24,8 +24,8 @@ _MARKDOWN = MarkdownIt("commonmark", {"html": False, "maxNesting": 2 * MAX_DEPTH
 _MD_MARKS = {"strong": "bold", "em": "italic", "s": "strike"}
 _MD_BLOCKS = {"bullet_list": "bulletList", "list_item": "listItem"}
 _HTML_MARKS = {"strong": "bold", "b": "bold", "em": "italic", "i": "italic", "s": "strike", "strike": "strike"}
-_HTML_MARKS |= {"del": "strike", "code": "code", "a": "link"}
-_HTML_INLINE = {*_HTML_MARKS, "span", "u", "ins", "sub", "sup", "mark", "small", "big", "abbr", "acronym", "cite", "q"}
+_HTML_MARKS |= {"del": "strike", "u": "underline", "code": "code", "a": "link"}
+_HTML_INLINE = {*_HTML_MARKS, "span", "ins", "sub", "sup", "mark", "small", "big", "abbr", "acronym", "cite", "q"}
 _HTML_INLINE |= {"kbd", "samp", "var", "tt", "dfn", "time", "data", "bdi", "bdo", "font", "img", "wbr", "br", "label"}
 _HTML_INLINE |= {"ruby", "rt", "rp", "rtc"}
 _VOID = {"br", "hr", "img", "wbr", "area", "col", "input", "meta", "link", "source", "embed", "param", "track", "base"}
@@ -115,7 +115,8 @@ def _block(node: Node, depth: int) -> list[Node]:
         return [Node(kind)]
     if kind in ("bulletList", "orderedList"):
         items = [_item(child, depth + 1) for child in node.content if isinstance(child, Node)]
-        attrs = {"start": as_int(node.attrs.get("start"), 1)} if kind == "orderedList" else {}
+        start = min(max(as_int(node.attrs.get("start"), 1), -999_999_999), 999_999_999)
+        attrs = {"start": start} if kind == "orderedList" else {}
         return [Node(kind, attrs, items or [_item(Node("listItem"), depth + 1)])]
     if kind == "listItem":
         return _block(Node("bulletList", content=[node]), depth)
@@ -148,14 +149,15 @@ def _inline(items: list[Inline]) -> list[Inline]:
 
 
 def _marks(marks: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Encode marks as y-prosemirror does: name -> full attrs; code excludes all other marks, as in Tiptap."""
+    """Encode StarterKit marks as y-prosemirror does: name -> full attrs; code excludes all others, as in Tiptap."""
     if "code" in marks:
         return {"code": {}}
-    out: dict[str, dict[str, Any]] = {name: {} for name in ("bold", "italic", "strike") if name in marks}
+    out: dict[str, dict[str, Any]] = {name: {} for name in ("bold", "italic", "strike", "underline") if name in marks}
     link = marks.get("link") or {}
     href = safe_href(link.get("href"))
-    if href:
-        out["link"] = {"href": href, **LINK_DEFAULTS, "title": link.get("title") or None}
+    if href:  # attrs a stored link already has (a restored version) are kept, Tiptap's defaults fill the rest
+        out["link"] = {"href": href, **{key: link.get(key, value) for key, value in LINK_DEFAULTS.items()}}
+        out["link"]["title"] = out["link"]["title"] or None
     return out
 
 
@@ -210,7 +212,8 @@ def _md_inline(tokens: list[Token]) -> list[Inline]:
         kind, marks = token.type, dict(open_marks)
         if kind.endswith("_open"):
             name = "link" if kind == "link_open" else _MD_MARKS.get(kind[:-5], "")
-            open_marks.append((name, {"href": token.attrGet("href"), "title": token.attrGet("title")}))
+            attrs = {"href": token.attrGet("href"), "title": token.attrGet("title")} if name == "link" else {}
+            open_marks.append((name, attrs))
         elif kind.endswith("_close"):
             name = "link" if kind == "link_close" else _MD_MARKS.get(kind[:-6], "")
             index = max((i for i, (n, _a) in enumerate(open_marks) if n == name), default=None)

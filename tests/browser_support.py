@@ -34,31 +34,33 @@ TIMEOUT_MS = 15_000
 
 T = TypeVar("T")
 
-# The editor's text as the reader sees it (innerText), without the remote carets y-prosemirror draws inside it:
-# a caret is a widget holding the user's name, which is not document text.
+# The editor's text as the reader sees it: the innerText of each text block (paragraph, heading, code block), one
+# line per block -- the shape of the REST API's ``text`` -- without the remote carets y-prosemirror draws inside the
+# text (a caret is a widget holding the user's name, not document text). innerText needs layout, so a caret-free
+# clone is rendered off-screen, at the editor's width, for a moment.
 EDITOR_TEXT_JS = """() => {
   const editor = document.querySelector('#editor-app .ProseMirror')
   if (!editor) return null
   const clone = editor.cloneNode(true)
-  clone.querySelectorAll('.collaboration-carets__caret, .collaboration-carets__selection').forEach((el) => {
-    if (el.classList.contains('collaboration-carets__caret')) el.remove()
-    else el.replaceWith(...el.childNodes)
-  })
-  // innerText needs layout: render the clone off-screen, at the editor's width, for a moment.
+  clone.querySelectorAll('.collaboration-carets__caret').forEach((el) => el.remove())
   const holder = document.createElement('div')
   holder.style.cssText = `position:absolute;left:-10000px;top:0;width:${editor.clientWidth}px`
   holder.appendChild(clone)
   editor.parentElement.appendChild(holder)
-  const text = clone.innerText
+  const blocks = clone.querySelectorAll('p, h1, h2, h3, h4, h5, h6, pre')
+  const text = Array.from(blocks, (block) => block.innerText.replace(/\\n$/, '')).join('\\n')
   holder.remove()
-  return text.replace(/\\n+$/, '')
+  return text
 }"""
 
-BLOCK_TEXTS_JS = """(selector) => Array.from(document.querySelectorAll(`#editor-app .ProseMirror ${selector}`), (el) => {
-  const clone = el.cloneNode(true)
-  clone.querySelectorAll('.collaboration-carets__caret').forEach((caret) => caret.remove())
-  return clone.textContent
-})"""
+BLOCK_TEXTS_JS = """(selector) => {
+  const found = document.querySelectorAll(`#editor-app .ProseMirror ${selector}`)
+  return Array.from(found, (el) => {
+    const clone = el.cloneNode(true)
+    clone.querySelectorAll('.collaboration-carets__caret').forEach((caret) => caret.remove())
+    return clone.textContent
+  })
+}"""
 
 expect.set_options(timeout=TIMEOUT_MS)
 
@@ -171,13 +173,15 @@ def wait_for_text(page: Page, expected: str, timeout: float = TIMEOUT_MS) -> str
 
 
 def login(page: Page, server: Any, username: str, next_path: str = "/") -> None:
-    """Log in through the login form."""
+    """Log in through the login form; the browser ends up on ``next_path``."""
     page.goto(f"{server.http_url}/accounts/login/?next={next_path}")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)
-    with page.expect_navigation():
-        page.click("form button[type=submit]")
-    assert "/accounts/login/" not in page.url, f"login as {username} failed: {page.url}"
+    page.click("form button[type=submit]")
+    try:
+        page.wait_for_url(f"{server.http_url}{next_path}")
+    except Exception as exc:
+        raise AssertionError(f"login as {username} did not reach {next_path}: {page.url}") from exc
 
 
 def wait_live(page: Page, timeout: float = TIMEOUT_MS) -> None:
@@ -198,7 +202,6 @@ def open_editor(
     page.on("pageerror", lambda error: page.page_errors.append(str(error)))  # type: ignore[attr-defined]
     path = f"/documents/{document.pk}/"
     login(page, server, username, path)
-    page.goto(f"{server.http_url}{path}")
     wait_live(page)
     return page
 
@@ -222,18 +225,13 @@ class Editors:
         self.pages.append((username, page))
         return page
 
-    def close(self, page: Page) -> None:
-        """Close the page's whole context (the user's tab and browser profile)."""
-        page.context.close()
-
     def page_errors(self) -> list[str]:
         return [f"{name}: {error}" for name, page in self.pages for error in page.page_errors]  # type: ignore[attr-defined]
 
     def finish(self) -> None:
         """Screenshot every page still open: the first as ``<test>.png``, the others as ``<test>--<user>.png``."""
-        for index, (name, page) in enumerate(self.pages):
-            if page.is_closed():
-                continue
+        open_pages = [(name, page) for name, page in self.pages if not page.is_closed()]
+        for index, (name, page) in enumerate(open_pages):
             try:
                 page.screenshot(path=str(artifact_path(self.request, "" if index == 0 else f"--{name}")))
             finally:

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -130,3 +131,22 @@ def live_server_url(start_server) -> DaphneServer:  # type: ignore[no-untyped-de
 def redis_server_env() -> str:
     """The Redis URL for multi-process tests (skips, or fails under CI, when Redis is absent)."""
     return redis_url()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _end_server_sessions(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """Before the test database is dropped, end the sessions killed servers left behind.
+
+    PostgreSQL notices a killed client's connection a moment after the process is gone; dropping the database
+    meanwhile fails with "being accessed by other users".
+    """
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )

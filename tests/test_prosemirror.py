@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 from documents.exceptions import InvalidContent
-from documents.prosemirror import fragment_of, to_html, to_markdown, to_text, write_html, write_markdown
+from documents.prosemirror import fragment_of, read_nodes, to_html, to_markdown, to_text, write_html, write_markdown
+from documents.prosemirror_write import write_nodes
 
 FRONTEND = Path(__file__).resolve().parent.parent / "frontend"
 TIPTAP_LINK = {"target": "_blank", "rel": "noopener noreferrer nofollow", "class": None, "title": None}
@@ -228,6 +229,22 @@ def test_reading_accepts_what_a_browser_writes() -> None:
     assert to_html(fragment) == "<h2>Title</h2><p><strong>x</strong><em>y</em></p>"
 
 
+def test_underline_has_no_markdown_but_keeps_other_marks() -> None:
+    fragment = from_html("<p><u>u</u> <strong><u>b</u></strong> <a href='https://e.example/'><u>l</u></a></p>")
+    assert fragment.children[0].children[0].diff()[2] == ("b", {"bold": {}, "underline": {}})
+    assert to_markdown(fragment) == "u **b** [l](https://e.example/)\n"
+
+
+def test_read_then_write_keeps_a_browser_document() -> None:
+    source = from_markdown(CANONICAL_MARKDOWN[5] + "\n" + "".join(CANONICAL_MARKDOWN[7:20]))
+    paragraph = add(source, "paragraph")
+    link = {"href": "https://e.example/", "target": "_self", "rel": "me", "class": "c", "title": "t"}
+    add_text(paragraph, ("u", {"underline": {}}), ("l", {"link": link, "bold": {}}))
+    copy = new_fragment()
+    write_nodes(copy, read_nodes(source))
+    assert dump(copy) == dump(source)
+
+
 # Plain text ------------------------------------------------------------------------------------------------------
 
 
@@ -283,6 +300,7 @@ CANONICAL_HTML = [
     '<p>1 &lt; 2 &amp; 3 &gt; 0 "q"</p>',
     '<p><a href="mailto:a@example.com"><strong>mail</strong></a> <a href="/relative">r</a></p>',
     "<p></p><p>after empty</p>",
+    '<p><u>under</u> <strong><u>bold under</u></strong> <a href="https://example.com/"><u>link</u></a></p>',
 ]
 
 
