@@ -13,6 +13,7 @@ from django.utils.safestring import mark_safe
 
 from . import live, sharing
 from .content import export_document
+from .livecount import connection_count
 from .models import Document, Membership, Version
 from .registry import loaded_registry
 from .store import DjangoDocumentStore
@@ -25,10 +26,10 @@ def compact_now(document_id: Any) -> int:
 
 
 def live_connections(document_id: Any) -> int:
-    """Connections to the document's room in this process."""
+    """Connections to the document right now (in every process when Redis is configured)."""
     registry = loaded_registry()
     room = registry.rooms.get(document_id) if registry is not None else None
-    return len(room.members) if room is not None else 0
+    return connection_count(document_id, len(room.members) if room is not None else 0)
 
 
 class MembershipInline(admin.TabularInline):

@@ -11,9 +11,11 @@ from collections.abc import Callable
 from typing import Any
 
 from channels.layers import get_channel_layer
+from django.conf import settings
 
 from .conf import get_config
 from .exceptions import CollabError
+from .livecount import LiveCounts
 from .permissions import Action, aauthorize, allows
 from .replication import EMPTY_UPDATE, PeerLink, missing_from
 from .rooms import Connection, Room
@@ -34,6 +36,7 @@ class RoomRegistry:
         store: where rooms load from and append to.
         peers: the channel-layer link to the other processes (also carries control events).
         on_unload: callbacks run with a room after its final flush (automatic versions hook in here).
+        counts: publishes connection counts across processes (with Redis), for the admin.
         _loading: in-flight loads, so concurrent joiners share one.
         _grace: timers unloading rooms that became empty.
         _unloading: rooms being unloaded; a joiner waits for them, then loads a fresh room.
@@ -48,6 +51,7 @@ class RoomRegistry:
         self._grace: dict[uuid.UUID, asyncio.TimerHandle] = {}
         self._unloading: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._checker: asyncio.Task[None] | None = None
+        self.counts: LiveCounts | None = None
 
     # -- joining and leaving --------------------------------------------------------------------------------------
     async def join(self, document_id: uuid.UUID, connection: Connection) -> Room:
@@ -59,14 +63,20 @@ class RoomRegistry:
             room = await self._get_or_load(document_id)
             if not room.closed:
                 await room.join(connection)
+                self._count_changed(room)
                 return room
 
     async def leave(self, room: Room, connection: Connection) -> None:
         """Remove a connection; an empty room unloads after the grace period."""
         await room.leave(connection)
+        self._count_changed(room)
         if not room.members and not room.closed and room.document_id not in self._grace:
             loop = asyncio.get_running_loop()
             self._grace[room.document_id] = loop.call_later(get_config().ROOM_GRACE_SECONDS, self._start_unload, room)
+
+    def _count_changed(self, room: Room) -> None:
+        if self.counts is not None:
+            self.counts.changed(room.document_id, len(room.members))
 
     async def _get_or_load(self, document_id: uuid.UUID) -> Room:
         while document_id in self._unloading:
@@ -165,6 +175,8 @@ class RoomRegistry:
             await asyncio.sleep(get_config().REPLICA_CHECK_SECONDS)
             try:
                 await self.peers.renew()  # type: ignore[union-attr]
+                if self.counts is not None:
+                    await self.counts.refresh()
             except Exception:
                 logger.exception("could not renew channel-layer groups")
             for room in list(self.rooms.values()):
@@ -197,6 +209,8 @@ async def get_registry() -> RoomRegistry:
 
             registry = RoomRegistry(get_store(), peers)
             registry.on_unload.append(version_after_session)
+            if settings.REDIS_URL and peers is not None:
+                registry.counts = LiveCounts(settings.REDIS_URL, peers.instance)
             _flush_before_reactor_shutdown(registry)
             _registry = registry
     return _registry

@@ -78,3 +78,27 @@ async def test_replicas_repair_a_lost_message(two_servers: Any, document: Any, t
     await b.wait_for(lambda: b.paragraph_texts() == ["lost?"], timeout=10)
     await a.close()
     await b.close()
+
+
+async def test_admin_counts_connections_of_every_process(
+    two_servers: Any, document: Any, tokens: dict, settings: Any
+) -> None:
+    from documents.admin import live_connections
+
+    one, two = two_servers
+    settings.REDIS_URL = redis_url().rsplit("/", 1)[0] + "/5"
+    clients = [
+        await open_client(one.ws_url, document.pk, tokens["alice"]),
+        await open_client(two.ws_url, document.pk, tokens["bob"]),
+        await open_client(two.ws_url, document.pk, tokens["carol"]),
+    ]
+    count = sync_to_async(live_connections)
+    async with asyncio.timeout(5):
+        while await count(document.pk) != 3:
+            await asyncio.sleep(0.05)
+    await clients[2].close()
+    async with asyncio.timeout(5):
+        while await count(document.pk) != 2:
+            await asyncio.sleep(0.05)
+    for client in clients[:2]:
+        await client.close()
