@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import sys
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -52,6 +53,7 @@ class RoomRegistry:
         self._unloading: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._checker: asyncio.Task[None] | None = None
         self.counts: LiveCounts | None = None
+        self._housekeeping: asyncio.Task[None] | None = None
 
     # -- joining and leaving --------------------------------------------------------------------------------------
     async def join(self, document_id: uuid.UUID, connection: Connection) -> Room:
@@ -182,6 +184,20 @@ class RoomRegistry:
             for room in list(self.rooms.values()):
                 self.peers.publish_state(room.document_id, room.doc.get_state())  # type: ignore[union-attr]
 
+    def start_housekeeping(self, *tasks: Callable[[Room, float], Any]) -> None:
+        """Run ``task(room, now)`` for every open room periodically (automatic versions)."""
+        self._housekeeping = asyncio.get_running_loop().create_task(self._housekeep(tasks))
+
+    async def _housekeep(self, tasks: tuple[Callable[[Room, float], Any], ...]) -> None:
+        while True:
+            await asyncio.sleep(min(30.0, get_config().AUTO_VERSION_MINUTES * 30))
+            for room in list(self.rooms.values()):
+                for task in tasks:
+                    try:
+                        await task(room, time.monotonic())
+                    except Exception:
+                        logger.exception("housekeeping of %s failed", room.document_id)
+
     async def shutdown(self) -> None:
         """Flush every buffered update (graceful stop: SIGTERM or SIGINT through daphne)."""
         await self.store.flush()
@@ -205,10 +221,11 @@ async def get_registry() -> RoomRegistry:
             peers = PeerLink(layer) if layer is not None else None
             if peers is not None:
                 await peers.start()
-            from .versions import version_after_session  # versions reads documents through live rooms
+            from .versions import version_after_session, version_if_active  # (they read through live rooms)
 
             registry = RoomRegistry(get_store(), peers)
             registry.on_unload.append(version_after_session)
+            registry.start_housekeeping(version_if_active)
             if settings.REDIS_URL and peers is not None:
                 registry.counts = LiveCounts(settings.REDIS_URL, peers.instance)
             _flush_before_reactor_shutdown(registry)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -97,7 +98,8 @@ class Room:
             joining client in pieces when one sync message would exceed the transport's size limit.
         size: bytes of Yjs state held (the history's size), checked against the document size cap.
         closed: set once the room starts unloading; the registry then loads a fresh room for new joiners.
-        loaded_state: the Doc's state vector when loaded, to tell whether a session changed anything.
+        versioned_state: the Doc's state vector when loaded or last versioned automatically.
+        versioned_at: the ``time.monotonic()`` of that moment.
     """
 
     def __init__(self, document_id: uuid.UUID, store: DocumentStore, peers: Peers | None) -> None:
@@ -110,7 +112,8 @@ class Room:
         self.history: list[bytes] = []
         self.size = 0
         self.closed = False
-        self.loaded_state = b""
+        self.versioned_state = b""
+        self.versioned_at = 0.0
         self._store = store
         self._peers = peers
         self._captured: bytes | None = None
@@ -126,7 +129,8 @@ class Room:
             self.doc.apply_update(merge_updates(*updates[start : start + 500]))
         self.history = pack_updates(updates, get_config().SEGMENT_BYTES) if updates else []
         self.size = sum(map(len, self.history))
-        self.loaded_state = self.doc.get_state()
+        self.versioned_state = self.doc.get_state()
+        self.versioned_at = time.monotonic()
         self._captured = None
 
     # -- connections ----------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from pycrdt import Doc
 
+from .conf import get_config
 from .content import read_document
 from .editing import apply_change, replace_nodes
 from .models import Version
@@ -59,9 +60,21 @@ def restore_version(document: Any, version: Version, user: Any) -> Version:
 
 async def version_after_session(room: Any) -> None:
     """Keep an automatic version when a room that was changed unloads: an editing session ended."""
-    if room.doc.get_state() == room.loaded_state:
+    await _auto_version(room, f"Editing session ended {timezone.now():%Y-%m-%d %H:%M} UTC")
+
+
+async def version_if_active(room: Any, now: float) -> None:
+    """Keep an automatic version of a room being edited, at most every ``AUTO_VERSION_MINUTES``."""
+    if now - room.versioned_at >= get_config().AUTO_VERSION_MINUTES * 60:
+        room.versioned_at = now
+        await _auto_version(room, f"Automatic version {timezone.now():%Y-%m-%d %H:%M} UTC")
+
+
+async def _auto_version(room: Any, name: str) -> None:
+    state_vector = room.doc.get_state()
+    if state_vector == room.versioned_state:
         return
-    name = f"Editing session ended {timezone.now():%Y-%m-%d %H:%M} UTC"
+    room.versioned_state = state_vector
     try:
         await Version.objects.acreate(
             document_id=room.document_id, name=name, author=None, automatic=True, state=room.doc.get_update()

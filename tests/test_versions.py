@@ -163,3 +163,21 @@ async def test_editing_session_end_keeps_an_automatic_version(start_server: Any,
             await asyncio.sleep(0.1)
     version = await Version.objects.aget(document=document, automatic=True)
     assert version_text(version) == "a session's work"
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_long_editing_session_keeps_periodic_versions(start_server: Any, document: Any, alice: Any) -> None:
+    token = (await Token.objects.aget_or_create(user=alice))[0].key
+    server = start_server(COLLAB_AUTO_VERSION_MINUTES="0.01")  # 0.6 s
+    client = await open_client(server.ws_url, document.pk, token)
+    client.add_paragraph("first")
+    async with asyncio.timeout(10):
+        while not await Version.objects.filter(document=document, automatic=True).aexists():
+            await asyncio.sleep(0.1)
+    client.add_paragraph("second")
+    async with asyncio.timeout(10):
+        while await Version.objects.filter(document=document, automatic=True).acount() < 2:
+            await asyncio.sleep(0.1)
+    versions = [v async for v in Version.objects.filter(document=document, automatic=True).order_by("created_at")]
+    assert [version_text(v) for v in versions[:2]] == ["first", "first\nsecond"]
+    await client.close()

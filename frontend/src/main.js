@@ -8,7 +8,7 @@ import { createPresence, renderPresence, safeColor } from './presence.js'
 import { createStatusTracker, renderStatus } from './status.js'
 import { createShareDialog, createShareButton } from './share.js'
 import { createTitle } from './title.js'
-import { renderHistoryPanel } from './history.js'
+import { renderHistoryPanel, createHistoryButton } from './history.js'
 
 const ROLES = new Set(['owner', 'editor', 'viewer'])
 const PALETTE = ['#2563eb', '#db2777', '#16a34a', '#ea580c', '#7c3aed', '#0891b2', '#ca8a04', '#dc2626']
@@ -153,6 +153,7 @@ export function mountApp(root, { createProvider = createCollabProvider } = {}) {
     documentId: config.documentId,
     role: config.role,
   })
+  createHistoryButton(right, history, { before: right.querySelector('#share-button') })
 
   // Tell the others we left right away instead of waiting for the awareness timeout.
   const onPageHide = () => {
