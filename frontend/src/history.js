@@ -208,8 +208,8 @@ export function renderHistoryPanel(container, context = {}) {
     backButton,
     previewTitle,
     previewMeta,
+    restoreButton ? el('div', { className: 'history-preview__actions' }, restoreButton) : null,
     preview,
-    restoreButton ? el('div', { className: 'history-preview__footer' }, restoreButton) : null,
   )
   previewView.hidden = true
 
