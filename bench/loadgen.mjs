@@ -80,12 +80,17 @@ const stats = {
   expected: 0, // every timestamped update times the receivers in its room
   expectedInWindow: 0,
   abortMs: Infinity,
+  setupExpected: 0, // deliveries of the senders' new paragraphs
+  setupReceived: 0,
   aborted: false
 }
 
 function onTimestampedUpdate (buf) {
   const at = buf.indexOf(MARKER, 2)
-  if (at < 0) return
+  if (at < 0) {
+    stats.setupReceived++ // a sender's new paragraph (sent before the clock starts)
+    return
+  }
   let ts = 0
   for (let i = at + MARKER.length; i < buf.length; i++) {
     const c = buf[i]
@@ -255,8 +260,15 @@ async function fanout () {
   const connect = await openAll(clients, config.concurrency || 50)
   log('connected', connect)
   if (connect.failed > 0) return { error: 'connections failed', connect }
-  for (const sender of senders) sender.prepareSender()
-  await sleep(500) // the paragraphs reach everyone before the clock starts
+  for (const sender of senders) {
+    sender.prepareSender()
+    stats.setupExpected += sender.roomSize - 1
+  }
+  // The paragraphs reach everyone (and the store commits them) before the clock starts: no backlog in the window.
+  const setupDeadline = performance.now() + 30000
+  while (stats.setupReceived < stats.setupExpected && performance.now() < setupDeadline) await sleep(10)
+  log('setup', { expected: stats.setupExpected, received: stats.setupReceived })
+  await sleep(1500)
 
   const order = shuffle(senders)
   const cpuStart = serverCpuSeconds()
@@ -341,9 +353,11 @@ async function connections () {
   const rssBeforeKb = serverRssKb()
   log('connecting', { count })
   const waitStart = serverRunqueueWaitSeconds()
+  const cpuStart = serverCpuSeconds()
   const connectStarted = performance.now()
   const connect = await openAll(clients, concurrency)
   const waitEnd = serverRunqueueWaitSeconds()
+  connect.serverCpuS = cpuStart === null ? null : round(serverCpuSeconds() - cpuStart)
   connect.serverRunqueueWaitPct = waitStart === null ? null : round((100 * (waitEnd - waitStart) * 1000) / (performance.now() - connectStarted), 1)
   log('connected', connect)
   await sleep(holdS * 1000)

@@ -33,6 +33,7 @@ _OPTIONAL_END = {"p", "li", "dt", "dd", "option", "optgroup", "tr", "td", "th", 
 _OPTIONAL_END |= {"rtc", "rp", "colgroup", "caption"}
 _SANITIZE_ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}, "code": {"class"}, "pre": {"class"}}
 _LANGUAGE_CLASS = re.compile(r"(?:^|\s)language-(\S+)")
+_FORWARD_RUNS = 64
 
 
 def write_markdown(fragment: pycrdt.XmlFragment, markdown: str) -> None:
@@ -50,23 +51,35 @@ def write_nodes(fragment: pycrdt.XmlFragment, nodes: list[Inline]) -> None:
     blocks = _blocks(nodes, 0) or [Node("paragraph")]
     with fragment.doc.transaction():
         del fragment.children[0 : len(fragment.children)]
-        for block in blocks:
-            _write(fragment, block)
+        _write_content(fragment, blocks)
 
 
-def _write(parent: pycrdt.XmlFragment | pycrdt.XmlElement, node: Node) -> None:
-    """Append a node as y-prosemirror would: an XmlElement, consecutive text runs sharing one XmlText."""
-    attrs = {key: value for key, value in node.attrs.items() if value is not None}
-    element = parent.children.append(pycrdt.XmlElement(node.type, attrs))
-    text = None
-    for child in node.content:
-        if isinstance(child, Node):
-            text = None
-            _write(element, child)
+def _write_content(parent: pycrdt.XmlFragment | pycrdt.XmlElement, content: list[Inline]) -> None:
+    """Write content as y-prosemirror does: an XmlElement per node, one XmlText per stretch of text runs.
+
+    Children are inserted back to front at index 0: appending makes yrs walk the whole list each time.
+    Text runs are appended (a smaller encoding) unless there are very many of them.
+    """
+    groups: list[Node | list[Text]] = []
+    for item in content:
+        if isinstance(item, Node):
+            groups.append(item)
+        elif groups and isinstance(groups[-1], list):
+            groups[-1].append(item)
+        else:
+            groups.append([item])
+    for group in reversed(groups):
+        if isinstance(group, Node):
+            attrs = {key: value for key, value in group.attrs.items() if value is not None}
+            _write_content(parent.children.insert(0, pycrdt.XmlElement(group.type, attrs)), group.content)
             continue
-        if text is None:
-            text = element.children.append(pycrdt.XmlText())
-        text.insert(len(text), child.text, child.marks)
+        text = parent.children.insert(0, pycrdt.XmlText())
+        if len(group) <= _FORWARD_RUNS:  # appending encodes smaller, but costs a walk over the text each time
+            for run in group:
+                text.insert(len(text), run.text, run.marks)
+        else:
+            for run in reversed(group):
+                text.insert(0, run.text, run.marks)
 
 
 def _check(value: Any, kind: str) -> str:

@@ -310,22 +310,3 @@ def test_document_page_has_one_header(
     page.screenshot(path=str(artifact_path(request, "--phone")), full_page=True)
     page.set_viewport_size(DESKTOP)
 
-
-def test_zz_experiment(start_server: Any, document: Any, editors: Editors) -> None:
-    server = start_server()
-    alice = editors.open(server, document, "alice")
-    bob = editors.open(server, document, "bob")
-    carol = editors.open(server, document, "carol")
-    for page in (bob, carol):
-        expect(page.locator("#presence-list > li.presence__user")).to_have_count(3)
-        page.evaluate("() => { window.__st = []; window.collab.provider.on('status', (e) => window.__st.push(e.status)) }")
-    alice.close()
-    try:
-        for page in (bob, carol):
-            expect(page.locator("#presence-list > li.presence__user")).to_have_count(2)
-        click_end_of_text(bob)
-        bob.keyboard.type("x")
-        wait_for_text(carol, "x")
-    finally:
-        print("STATUS", bob.evaluate("() => window.__st"), carol.evaluate("() => window.__st"))
-        print(presence_names(bob), presence_names(carol), editor_text(bob), editor_text(carol))

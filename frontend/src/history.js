@@ -287,6 +287,7 @@ export function renderHistoryPanel(container, context = {}) {
       if (version.author) meta.append(el('span', { className: 'history-item__author', text: version.author }))
       const when = formatRelativeTime(version.created_at, now)
       if (when) {
+        if (version.author) meta.append(el('span', { className: 'history-item__sep', 'aria-hidden': 'true', text: '·' }))
         meta.append(
           el('time', {
             className: 'history-item__time',

@@ -122,4 +122,26 @@ describe('mountApp', () => {
     expect(root.querySelector('#doc-title-button')).not.toBeNull()
     expect(app.editor.isEditable).toBe(true)
   })
+
+  it('adds a History button that toggles the version history panel', async () => {
+    vi.stubGlobal('fetch', vi.fn(async () => new Response('[]', { status: 200, headers: { 'Content-Type': 'application/json' } })))
+    const { root } = mount({ role: 'viewer', userName: 'vic' })
+    const button = root.querySelector('.app-header #history-button')
+    const panel = root.querySelector('#history-panel')
+    expect(button.getAttribute('aria-label')).toBe('Version history')
+    expect(panel.hidden).toBe(true)
+    button.click()
+    expect(panel.hidden).toBe(false)
+    expect(button.getAttribute('aria-expanded')).toBe('true')
+    await vi.waitFor(() => expect(root.querySelector('#history-list').textContent).toContain('No versions yet'))
+    expect(fetch).toHaveBeenCalledWith('/api/documents/0f8fad5b-d9cb-469f-a165-70867728950e/versions/', expect.anything())
+    button.click()
+    expect(panel.hidden).toBe(true)
+  })
+
+  it('puts the History button before Share for owners', () => {
+    const { root } = mount({})
+    const buttons = [...root.querySelectorAll('.app-header__right button')].map((b) => b.id)
+    expect(buttons.indexOf('history-button')).toBeLessThan(buttons.indexOf('share-button'))
+  })
 })
