@@ -23,3 +23,22 @@ class MemberForm(forms.Form):
 
     username = forms.CharField(max_length=150, widget=forms.TextInput(attrs={"autocomplete": "off"}))
     role = forms.ChoiceField(choices=Role.choices, initial=Role.EDITOR)
+
+
+class ImportForm(forms.Form):
+    """A Markdown file to import as a new document (its title defaults to the file name)."""
+
+    file = forms.FileField(
+        label="Markdown file",
+        widget=forms.ClearableFileInput(attrs={"accept": ".md,.markdown,.txt,text/markdown,text/plain"}),
+    )
+
+    def clean_file(self) -> str:
+        """The file's text: UTF-8 and within the import size limit."""
+        upload = self.cleaned_data["file"]
+        if upload.size > get_config().MAX_IMPORT_BYTES:
+            raise forms.ValidationError(f"The file is larger than {get_config().MAX_IMPORT_BYTES // 1024} KiB.")
+        try:
+            return upload.read().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise forms.ValidationError("The file is not UTF-8 text.") from exc

@@ -40,6 +40,7 @@ page_urlpatterns = [
     path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/logout/", views.LogoutView.as_view(), name="logout"),
     path("documents/new/", views.create_document, name="document-create"),
+    path("documents/import/", views.import_document, name="document-import"),
     path("documents/<str:document_id>/", views.document_page, name="document"),
     path("documents/<str:document_id>/rename/", views.rename_document, name="document-rename"),
     path("documents/<str:document_id>/delete/", views.delete_document, name="document-delete"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -11,6 +13,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -19,11 +22,15 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.generic import FormView
 
 from . import sharing
-from .exceptions import AccessDenied, DocumentNotFound
-from .forms import MemberForm, TitleForm
+from .conf import get_config
+from .editing import replace_content
+from .exceptions import AccessDenied, DocumentNotFound, InvalidContent
+from .forms import ImportForm, MemberForm, TitleForm
 from .identity import display_name, user_color
 from .models import Document
 from .permissions import OWNER, Action, accessible_documents, allows, authorize
+
+logger = logging.getLogger("documents.views")
 
 
 def _authorize(request: HttpRequest, document_id: str, action: Action) -> tuple[Document, str]:
@@ -84,12 +91,15 @@ def home(request: HttpRequest) -> HttpResponse:
     return _render_home(request, TitleForm())
 
 
-def _render_home(request: HttpRequest, form: TitleForm, status: int = 200) -> HttpResponse:
+def _render_home(
+    request: HttpRequest, form: TitleForm, status: int = 200, import_form: ImportForm | None = None
+) -> HttpResponse:
     documents = list(accessible_documents(request.user).order_by("-updated_at"))
     context = {
         "owned": [document for document in documents if document.role == OWNER],  # type: ignore[attr-defined]
         "shared": [document for document in documents if document.role != OWNER],  # type: ignore[attr-defined]
         "form": form,
+        "import_form": import_form or ImportForm(),
     }
     return render(request, "documents/home.html", context, status=status)
 
@@ -103,6 +113,26 @@ def create_document(request: HttpRequest) -> HttpResponse:
         return _render_home(request, form, status=400)
     document = sharing.create_document(request.user, form.cleaned_data["title"])
     return redirect("document", document_id=document.pk)
+
+
+@login_required
+@require_POST
+def import_document(request: HttpRequest) -> HttpResponse:
+    """Create a document from an uploaded Markdown file (its title from the file name) and open it."""
+    form = ImportForm(request.POST, request.FILES)
+    if form.is_valid():
+        title = Path(form.files["file"].name or "").stem or "Imported document"
+        try:
+            with transaction.atomic():
+                document = sharing.create_document(request.user, title[: get_config().MAX_TITLE_LENGTH])
+                replace_content(document, "markdown", form.cleaned_data["file"])
+        except (InvalidContent, ValidationError) as exc:
+            form.add_error("file", f"Could not import this file: {exc}")
+        else:
+            messages.success(request, f"Imported “{document.title}”.")
+            return redirect("document", document_id=document.pk)
+    logger.info("import refused for user %s: %s", request.user.pk, form.errors.as_text())
+    return _render_home(request, TitleForm(), status=400, import_form=form)
 
 
 @login_required
