@@ -12,13 +12,15 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from documents.middleware import BrowserOriginValidator, TokenAuthMiddleware  # noqa: E402
 from documents.routing import websocket_urlpatterns  # noqa: E402
-from documents.transport import allow_protocol_close_codes  # noqa: E402
+from documents.transport import RawSendMiddleware, allow_protocol_close_codes  # noqa: E402
 
 allow_protocol_close_codes()
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": BrowserOriginValidator(AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns)))),
+        "websocket": BrowserOriginValidator(
+            RawSendMiddleware(AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns))))
+        ),
     }
 )

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, fields
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 
 @dataclass(frozen=True)
@@ -29,8 +32,16 @@ class CollabConfig:
     MAX_TITLE_LENGTH: int = 200
 
 
+@functools.cache
 def get_config() -> CollabConfig:
-    """The configuration in force, read from ``settings.COLLAB`` each call so tests can override settings."""
+    """The configuration in force, from ``settings.COLLAB``; cached (it is read on every message)."""
     overrides = getattr(settings, "COLLAB", {}) or {}
     known = {f.name for f in fields(CollabConfig)}
     return CollabConfig(**{key: value for key, value in overrides.items() if key in known})
+
+
+@receiver(setting_changed)
+def _forget_config(setting: str, **kwargs: object) -> None:
+    """Tests that override ``COLLAB`` see their values."""
+    if setting == "COLLAB":
+        get_config.cache_clear()

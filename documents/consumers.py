@@ -15,6 +15,7 @@ from .identity import display_name, user_color
 from .permissions import Action, aauthorize, allows
 from .registry import RoomRegistry, get_registry
 from .rooms import Room
+from .transport import RAW_SEND, frame_writer
 
 logger = logging.getLogger("documents.ws")
 _connection_ids = itertools.count(1)
@@ -35,6 +36,9 @@ class DocumentConsumer(AsyncConsumer):
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         self.scope = scope
         self.base_send = send
+        raw_send = scope.get(RAW_SEND, send)
+        self._raw_send = raw_send
+        self._write = frame_writer(raw_send)
         self.room: Room | None = None
         self.registry: RoomRegistry | None = None
         self.id = f"ws{next(_connection_ids)}"
@@ -96,8 +100,11 @@ class DocumentConsumer(AsyncConsumer):
 
     # -- Connection interface used by the room ------------------------------------------------------------------
     async def send(self, message: bytes) -> None:  # type: ignore[override]
-        """Send one framed message."""
-        await self.base_send({"type": "websocket.send", "bytes": message})
+        """Send one y-websocket message (straight to the socket under daphne)."""
+        if self._write is not None:
+            self._write(message)
+        else:
+            await self._raw_send({"type": "websocket.send", "bytes": message})
 
     async def close(self, code: int, reason: str = "") -> None:
         """Close the socket and leave the room at once, so nothing more is fanned out to it."""

@@ -265,7 +265,7 @@ class DjangoDocumentStore(DocumentStore):
 
     def _write_sync(self, batch: dict[uuid.UUID, list[bytes]]) -> None:
         from django.db import transaction
-        from django.db.models import F
+        from django.db.models import BigIntegerField, Case, F, Value, When
         from django.utils import timezone
 
         from .models import Document, DocumentUpdate
@@ -279,10 +279,15 @@ class DjangoDocumentStore(DocumentStore):
                 for u in updates
             ]
             DocumentUpdate.objects.bulk_create(rows, batch_size=500)
-            now = timezone.now()
-            for document_id in existing:
-                added = sum(len(update) for update in batch[document_id])
-                Document.objects.filter(pk=document_id).update(updated_at=now, size_bytes=F("size_bytes") + added)
+            # One statement per 300 documents of the batch (within every database's parameter limit), not one each.
+            now, ids = timezone.now(), sorted(existing)
+            for start in range(0, len(ids), 300):
+                chunk = ids[start : start + 300]
+                added = [When(pk=doc_id, then=Value(sum(map(len, batch[doc_id])))) for doc_id in chunk]
+                Document.objects.filter(pk__in=chunk).update(
+                    updated_at=now,
+                    size_bytes=F("size_bytes") + Case(*added, default=Value(0), output_field=BigIntegerField()),
+                )
         dropped = set(batch) - existing
         if dropped:
             logger.warning("dropped updates of deleted documents %s", sorted(map(str, dropped)))

@@ -11,6 +11,11 @@ connection (the client sees 1006) instead of closing it with 1009. Protocols are
 
 from __future__ import annotations
 
+import functools
+import struct
+from collections.abc import Callable
+from typing import Any
+
 # Close codes RFC 6455 lets an endpoint send for protocol-level reasons.
 PROTOCOL_CLOSE_CODES = frozenset({1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011})
 
@@ -42,3 +47,73 @@ def allow_protocol_close_codes() -> None:
         self.failByDrop = False
 
     WebSocketFactory.__init__ = factory_init
+
+
+class RawSendMiddleware:
+    """Keeps the server's own ``send`` in the scope, before channels' session middleware wraps it.
+
+    channels' ``SessionMiddleware`` inspects the session on every outgoing message (to save it after an HTTP
+    response); a WebSocket never saves its session after the accept, so the per-frame path uses the raw ``send``.
+    """
+
+    def __init__(self, application: Any) -> None:
+        self.application = application
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> Any:
+        return await self.application(dict(scope, **{RAW_SEND: send}), receive, send)
+
+
+RAW_SEND = "collab.raw_send"
+_last_payload: bytes | None = None
+_last_frame = b""
+
+
+def binary_frame(payload: bytes) -> bytes:
+    """An unmasked, unfragmented binary WebSocket frame (RFC 6455 5.2) carrying ``payload``.
+
+    A broadcast sends the same payload to many connections in a row, so the last frame built is reused.
+    """
+    global _last_payload, _last_frame
+    if payload is _last_payload:
+        return _last_frame
+    length = len(payload)
+    if length < 126:
+        header = bytes((0x82, length))
+    elif length < 1 << 16:
+        header = struct.pack("!BBH", 0x82, 126, length)
+    else:
+        header = struct.pack("!BBQ", 0x82, 127, length)
+    _last_payload, _last_frame = payload, header + payload
+    return _last_frame
+
+
+def frame_writer(send: Any) -> Callable[[bytes], None] | None:
+    """A function writing binary messages straight to the socket behind a daphne ``send``, or None elsewhere.
+
+    daphne's ``send`` is ``partial(Server.handle_reply, protocol)``; going through it costs a coroutine, two
+    dispatches and autobahn's per-frame bookkeeping for every message of every recipient, which is most of the
+    fan-out's CPU. Server frames are unmasked, so one encoded frame serves every recipient. Connections that
+    negotiated compression keep the regular path.
+    """
+    protocol = _daphne_protocol(send)
+    if protocol is None or getattr(protocol, "_perMessageCompress", None) is not None:
+        return None
+    state_open = protocol.STATE_OPEN
+
+    def write(message: bytes) -> None:
+        if protocol.state == state_open and protocol.transport is not None:
+            protocol.transport.write(binary_frame(message))
+
+    return write
+
+
+def _daphne_protocol(send: Any) -> Any:
+    try:
+        from daphne.server import Server
+        from daphne.ws_protocol import WebSocketProtocol
+    except ImportError:
+        return None
+    if not isinstance(send, functools.partial) or getattr(send.func, "__func__", None) is not Server.handle_reply:
+        return None
+    protocol = send.args[0] if send.args else None
+    return protocol if isinstance(protocol, WebSocketProtocol) else None
