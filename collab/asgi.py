@@ -7,10 +7,10 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "collab.settings")
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.sessions import SessionMiddlewareStack  # noqa: E402
 
-from documents.middleware import BrowserOriginValidator, TokenAuthMiddleware  # noqa: E402
+from documents.middleware import BrowserOriginValidator, WebSocketAuthMiddleware  # noqa: E402
 from documents.routing import websocket_urlpatterns  # noqa: E402
 from documents.transport import RawSendMiddleware, allow_protocol_close_codes  # noqa: E402
 
@@ -20,7 +20,7 @@ application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": BrowserOriginValidator(
-            RawSendMiddleware(AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns))))
+            RawSendMiddleware(SessionMiddlewareStack(WebSocketAuthMiddleware(URLRouter(websocket_urlpatterns))))
         ),
     }
 )

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from channels.db import database_sync_to_async
 from channels.security.websocket import OriginValidator, WebsocketDenier
 from django.conf import settings
+from django.contrib import auth
 from django.contrib.auth.models import AnonymousUser
 from rest_framework.authtoken.models import Token
 
@@ -52,27 +55,35 @@ def _token_from_scope(scope: dict) -> str | None:
     return values[0] if values else None
 
 
-class TokenAuthMiddleware:
-    """Authenticate a WebSocket by API token; a valid token wins over the session user set further out."""
+class WebSocketAuthMiddleware:
+    """Set ``scope["user"]`` from an API token (``?token=`` or ``Authorization: Token``) or else the session.
+
+    Both are resolved in one trip to the database thread (channels' ``AuthMiddleware`` would take one for the
+    session even when a token is given). Needs channels' ``SessionMiddlewareStack`` further out.
+    """
 
     def __init__(self, application: Any) -> None:
         self.application = application
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> Any:
-        key = _token_from_scope(scope)
-        if key is not None:
-            user = await _user_for_token(key)
-            if user is None:
-                logger.warning("ws refused: invalid token for %s", scope.get("path"))
-            scope = dict(scope, user=user or AnonymousUser())
-        return await self.application(scope, receive, send)
+        user = await _resolve_user(_token_from_scope(scope), scope.get("session"))
+        return await self.application(dict(scope, user=user), receive, send)
 
 
-async def _user_for_token(key: str) -> Any:
+@database_sync_to_async
+def _resolve_user(key: str | None, session: Any) -> Any:
+    if key is not None:
+        user = _user_for_token(key)
+        if user is None:
+            logger.warning("ws: invalid token")
+        return user or AnonymousUser()
+    if session is None:
+        return AnonymousUser()
+    return auth.get_user(SimpleNamespace(session=session))  # type: ignore[arg-type]
+
+
+def _user_for_token(key: str) -> Any:
     if len(key) > 100:
         return None
-    try:
-        token = await Token.objects.select_related("user").aget(key=key)
-    except Token.DoesNotExist:
-        return None
-    return token.user if token.user.is_active else None
+    token = Token.objects.select_related("user").filter(key=key).first()
+    return token.user if token is not None and token.user.is_active else None

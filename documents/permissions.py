@@ -75,33 +75,44 @@ def role_of(user: Any, document: Document) -> str | None:
     return Membership.objects.filter(document=document, user=user).values_list("role", flat=True).first()
 
 
+def _with_member_role(user: Any, document_id: Any) -> QuerySet[Document]:
+    """One document, annotated with the caller's membership role (one query, none for anonymous callers)."""
+    pk = _parse_id(document_id)
+    if not getattr(user, "is_authenticated", False):
+        return Document.objects.none()
+    member_role = Membership.objects.filter(document=OuterRef("pk"), user=user).values("role")[:1]
+    return (
+        Document.objects.filter(pk=pk)
+        .annotate(member_role=Subquery(member_role, output_field=CharField()))
+        .select_related("owner")
+    )
+
+
+def _checked(document: Document | None, user: Any, document_id: Any, action: Action) -> tuple[Document, str]:
+    role = None
+    if document is not None:
+        role = OWNER if document.owner_id == user.pk else document.member_role  # type: ignore[attr-defined]
+    if document is None or role is None:
+        raise DocumentNotFound(document_id)
+    document.role = role  # type: ignore[attr-defined]
+    if not allows(role, action):
+        raise AccessDenied(f"{role} may not {action.name.lower()} this document")
+    return document, role
+
+
 def authorize(user: Any, document_id: Any, action: Action) -> tuple[Document, str]:
     """Load a document and check ``user`` may perform ``action`` on it.
 
     Returns:
-        The document and the caller's role.
+        The document (with ``role`` set) and the caller's role.
 
     Raises:
         DocumentNotFound: the document does not exist or the caller has no role on it.
         AccessDenied: the caller can see the document but their role is too low.
     """
-    try:
-        document = accessible_documents(user).get(pk=_parse_id(document_id))
-    except Document.DoesNotExist as exc:
-        raise DocumentNotFound(document_id) from exc
-    role: str = document.role  # type: ignore[attr-defined]
-    if not allows(role, action):
-        raise AccessDenied(f"{role} may not {action.name.lower()} this document")
-    return document, role
+    return _checked(_with_member_role(user, document_id).first(), user, document_id, action)
 
 
 async def aauthorize(user: Any, document_id: Any, action: Action) -> tuple[Document, str]:
     """Async form of :func:`authorize`, for the WebSocket path (same query, same answers)."""
-    try:
-        document = await accessible_documents(user).aget(pk=_parse_id(document_id))
-    except Document.DoesNotExist as exc:
-        raise DocumentNotFound(document_id) from exc
-    role: str = document.role  # type: ignore[attr-defined]
-    if not allows(role, action):
-        raise AccessDenied(f"{role} may not {action.name.lower()} this document")
-    return document, role
+    return _checked(await _with_member_role(user, document_id).afirst(), user, document_id, action)
