@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 FRONTEND_SOURCES := $(shell find frontend/src -type f 2>/dev/null) $(wildcard frontend/index.html frontend/vite.config.js)
 
-.PHONY: run test test-python test-frontend bench lint format setup frontend clean
+.PHONY: run test test-python test-frontend bench bench-profile lint format setup frontend clean
 
 run: setup
 	DEBUG=1 $(PY) manage.py migrate --noinput
@@ -30,8 +30,17 @@ frontend/dist/.vite/manifest.json: frontend/node_modules/.installed $(FRONTEND_S
 
 frontend: frontend/dist/.vite/manifest.json
 
+# The reference Node client (yjs + y-websocket) the compatibility tests drive.
+tests/node/node_modules/.package-lock.json: tests/node/package.json tests/node/package-lock.json
+	cd tests/node && npm ci --no-audit --no-fund
+	touch $@
+
+bench/node_modules/.package-lock.json: bench/package.json bench/package-lock.json
+	cd bench && npm ci --no-audit --no-fund
+	touch $@
+
 # The whole suite: Python (SQLite; again on PostgreSQL when TEST_POSTGRES_URL is set) and the frontend's unit tests.
-test: setup
+test: setup tests/node/node_modules/.package-lock.json
 	$(PY) -m pytest
 	@if [ -n "$$TEST_POSTGRES_URL" ]; then \
 		echo "== Python suite again on PostgreSQL =="; \
@@ -39,14 +48,18 @@ test: setup
 	fi
 	cd frontend && npm test
 
-test-python: setup
+test-python: setup tests/node/node_modules/.package-lock.json
 	$(PY) -m pytest
 
 test-frontend: frontend/node_modules/.installed
 	cd frontend && npm test
 
-bench: setup
+bench: setup bench/node_modules/.package-lock.json
 	$(PY) bench/run.py
+
+bench-profile: setup bench/node_modules/.package-lock.json
+	$(PY) -m pip install --quiet -r bench/requirements.txt
+	$(PY) bench/run.py --profile
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
@@ -57,4 +70,4 @@ format: $(VENV)/.installed
 	$(VENV)/bin/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) frontend/node_modules frontend/dist staticfiles .test-db.sqlite3*
+	rm -rf $(VENV) frontend/node_modules frontend/dist tests/node/node_modules bench/node_modules staticfiles .test-db*

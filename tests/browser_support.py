@@ -1,7 +1,9 @@
 """Helpers for the browser tests: Chromium through Playwright's sync API, logged-in editor pages, screenshots.
 
 Playwright's sync API is not thread-safe: a thread that drives a browser of its own starts it with
-``launch_browser()`` (one Playwright instance per thread); the ``browser`` fixture is for the test's own thread.
+``launch_browser()`` (one Playwright instance per thread); ``open_editors()`` (the tests' ``editors`` fixture) is for
+the test's own thread. That API also runs an event loop in its thread, where Django refuses ORM calls: do database
+work (API tokens...) before the browser starts.
 """
 
 from __future__ import annotations
@@ -192,14 +194,22 @@ def wait_live(page: Page, timeout: float = TIMEOUT_MS) -> None:
 
 
 def open_editor(
-    browser: Browser, server: Any, document: Any, username: str, viewport: dict[str, int] | None = None
+    browser: Browser,
+    server: Any,
+    document: Any,
+    username: str,
+    viewport: dict[str, int] | None = None,
+    on_error: Callable[[str], None] | None = None,
 ) -> Page:
-    """A new browser context logged in as ``username``, showing ``document``'s editor, connected and synced."""
+    """A new browser context logged in as ``username``, showing ``document``'s editor, connected and synced.
+
+    ``on_error`` gets the message of every uncaught exception in the page.
+    """
     context = browser.new_context(viewport=viewport or DESKTOP)
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
-    page.page_errors = []  # type: ignore[attr-defined]
-    page.on("pageerror", lambda error: page.page_errors.append(str(error)))  # type: ignore[attr-defined]
+    if on_error is not None:
+        page.on("pageerror", lambda error: on_error(str(error)))
     path = f"/documents/{document.pk}/"
     login(page, server, username, path)
     wait_live(page)
@@ -219,14 +229,20 @@ class Editors:
     browser: Browser
     request: pytest.FixtureRequest
     pages: list[tuple[str, Page]] = field(default_factory=list)
+    # Uncaught exceptions in the pages, as "user: message".
+    page_errors: list[str] = field(default_factory=list)
 
     def open(self, server: Any, document: Any, username: str, viewport: dict[str, int] | None = None) -> Page:
-        page = open_editor(self.browser, server, document, username, viewport)
+        page = open_editor(
+            self.browser,
+            server,
+            document,
+            username,
+            viewport,
+            on_error=lambda e: self.page_errors.append(f"{username}: {e}"),
+        )
         self.pages.append((username, page))
         return page
-
-    def page_errors(self) -> list[str]:
-        return [f"{name}: {error}" for name, page in self.pages for error in page.page_errors]  # type: ignore[attr-defined]
 
     def finish(self) -> None:
         """Screenshot every page still open: the first as ``<test>.png``, the others as ``<test>--<user>.png``."""

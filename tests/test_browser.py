@@ -53,7 +53,7 @@ def editors(token: str, request: pytest.FixtureRequest) -> Iterator[Editors]:
     """Opens logged-in editor pages on a fresh Chromium; screenshots them into test-artifacts/ at the end."""
     with open_editors(request) as opened:
         yield opened
-        assert not opened.page_errors(), f"uncaught errors in the pages: {opened.page_errors()}"
+        assert not opened.page_errors, f"uncaught errors in the pages: {opened.page_errors}"
 
 
 def presence_names(page: Page) -> list[str]:
@@ -80,13 +80,19 @@ def test_concurrent_typing_in_one_paragraph_converges(
         page.keyboard.type(keys, delay=10)
         typing_times[name] = (started, time.monotonic())
 
+    bob_errors: list[str] = []
+
     def bob_session() -> str:
         # Playwright's sync API belongs to one thread: bob's browser is driven from this thread only.
         with launch_browser() as browser:
-            bob = open_editor(browser, server, document, "bob")
             try:
+                bob = open_editor(browser, server, document, "bob", on_error=bob_errors.append)
                 wait_for_text(bob, seed)
                 click_end_of_text(bob)
+            except BaseException:
+                start_typing.abort()  # Do not keep alice waiting for a bob who will never type.
+                raise
+            try:
                 start_typing.wait()
                 type_keys(bob, "bob", bob_keys)
                 return wait_for_editor_text(bob, "(text, total) => text.length === total", total)
@@ -96,20 +102,24 @@ def test_concurrent_typing_in_one_paragraph_converges(
 
     with ThreadPoolExecutor(1) as pool:
         bob_future = pool.submit(bob_session)
-        start_typing.wait()
+        try:
+            start_typing.wait()
+        except threading.BrokenBarrierError:
+            bob_future.result()  # Raises what went wrong for bob.
+            raise
         type_keys(alice, "alice", alice_keys)
         alice_text = wait_for_editor_text(alice, "(text, total) => text.length === total", total)
         bob_text = bob_future.result(timeout=60)
 
+    assert not bob_errors, bob_errors
     # The two users really typed at the same time.
     assert max(start for start, _ in typing_times.values()) < min(end for _, end in typing_times.values())
     assert alice_text == bob_text
     assert alice_text.startswith(seed)
     typed = alice_text[len(seed) :]
-    # Each user's keystrokes land in the order typed, interleaved with the other's.
+    # However the two runs of keystrokes were merged, each user's keys are in the order typed.
     assert "".join(ch for ch in typed if ch.isalpha()) == alice_keys
     assert "".join(ch for ch in typed if ch.isdigit()) == bob_keys
-    assert editor_text(alice) == alice_text
     wait_until(lambda: rest_text(server, document, token) == alice_text, message="REST text == the editors' text")
 
 
@@ -196,7 +206,6 @@ def test_presence_shows_both_users_and_drops_a_closed_tab(start_server: Any, doc
     elapsed = time.monotonic() - closed_at
     assert presence_names(alice) == ["alice"]
     assert elapsed < 3, elapsed
-    print(f"presence dropped bob {elapsed:.2f}s after his tab closed")
 
 
 def test_presence_drops_a_user_whose_browser_goes_away(start_server: Any, document: Any, editors: Editors) -> None:
@@ -309,4 +318,3 @@ def test_document_page_has_one_header(
     assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
     page.screenshot(path=str(artifact_path(request, "--phone")), full_page=True)
     page.set_viewport_size(DESKTOP)
-
