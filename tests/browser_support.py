@@ -249,6 +249,7 @@ class Editors:
         open_pages = [(name, page) for name, page in self.pages if not page.is_closed()]
         for index, (name, page) in enumerate(open_pages):
             try:
+                page.evaluate("() => window.scrollTo(0, 0)")
                 page.screenshot(path=str(artifact_path(self.request, "" if index == 0 else f"--{name}")))
             finally:
                 page.context.close()
