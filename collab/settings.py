@@ -94,7 +94,10 @@ TEMPLATES = [
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
-        conn_max_age=int(env_number("DATABASE_CONN_MAX_AGE", 0)),
+        # Connections are kept (and health-checked) between uses: the WebSocket handshake and the store's writer
+        # thread would otherwise open a new one for every query.
+        conn_max_age=int(env_number("DATABASE_CONN_MAX_AGE", 60)),
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

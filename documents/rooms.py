@@ -94,6 +94,7 @@ class Room:
         doc: the authoritative in-memory Yjs document.
         awareness: presence states of every client (local and in peer processes).
         members: local connections and what they control.
+        awareness_owners: which local member controls each awareness client id (nobody else may change it).
         history: the stored updates plus every update applied since, merged into size-bounded pieces; sent to a
             joining client in pieces when one sync message would exceed the transport's size limit.
         size: bytes of Yjs state held (the history's size), checked against the document size cap.
@@ -109,6 +110,7 @@ class Room:
         # The server shows no presence of its own (as the reference server).
         self.awareness.set_local_state(None)
         self.members: dict[Connection, Member] = {}
+        self.awareness_owners: dict[int, Member] = {}
         self.history: list[bytes] = []
         self.size = 0
         self.closed = False
@@ -146,6 +148,9 @@ class Room:
         member = self.members.pop(connection, None)
         if member is None or not member.awareness_ids:
             return
+        for client_id in member.awareness_ids:
+            if self.awareness_owners.get(client_id) is member:
+                del self.awareness_owners[client_id]
         client_ids = [cid for cid in member.awareness_ids if cid in self.awareness.states]
         if not client_ids:
             return
@@ -200,10 +205,10 @@ class Room:
 
     async def _receive_update(self, member: Member, update: bytes) -> None:
         connection = member.connection
+        if update == EMPTY_UPDATE:
+            return
         if not connection.can_write:
             logger.info("dropped update from read-only connection %s on %s", connection.id, self.document_id)
-            return
-        if update == EMPTY_UPDATE:
             return
         if not member.update_bucket.take():
             raise RateLimited("too many updates")
@@ -212,10 +217,10 @@ class Room:
         applied = self.apply(update)
         if applied is None:
             return
-        await self._broadcast(encode_update(applied), exclude=connection)
         self._store.append(self.document_id, applied)
         if self._peers is not None:
             self._peers.publish_update(self.document_id, applied)
+        await self._broadcast(encode_update(applied), exclude=connection)
 
     def apply(self, update: bytes) -> bytes | None:
         """Apply an update; return what to broadcast and store, or None when it changed nothing.
@@ -258,6 +263,7 @@ class Room:
         for client_id, _, state in entries:
             if state == "null":
                 member.awareness_ids.discard(client_id)
+                self.awareness_owners.pop(client_id, None)
         # Echoed to the sender too: it is the keepalive a lone y-websocket client relies on.
         await self._broadcast(encode_awareness(stamped), exclude=None)
         if self._peers is not None:
@@ -266,11 +272,12 @@ class Room:
     def _stamp_awareness(self, member: Member, entries: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
         """Keep the entries this connection may speak for, with ``user`` set to its authenticated identity."""
         connection = member.connection
-        owned_elsewhere = {cid for other in self.members.values() if other is not member for cid in other.awareness_ids}
         stamped = []
         for client_id, clock, state_json in entries:
-            if client_id in owned_elsewhere or client_id == self.doc.client_id:
-                logger.warning("connection %s tried to speak for awareness client %d", connection.id, client_id)
+            owner = self.awareness_owners.get(client_id)
+            if (owner is not None and owner is not member) or client_id == self.doc.client_id:
+                # y-websocket clients relay every presence change they see, so this is routine, not an attack.
+                logger.debug("connection %s sent awareness of client %d it does not own", connection.id, client_id)
                 continue
             try:
                 state = json.loads(state_json) if state_json else None
@@ -282,6 +289,7 @@ class Room:
                 user = state.get("user") if isinstance(state.get("user"), dict) else {}
                 state["user"] = {**user, "name": connection.user_name, "color": connection.user_color}
                 member.awareness_ids.add(client_id)
+                self.awareness_owners[client_id] = member
             stamped.append((client_id, clock, json.dumps(state, separators=(",", ":"))))
         return stamped
 
@@ -308,8 +316,13 @@ class Room:
     async def _broadcast(self, message: bytes, exclude: Connection | None) -> None:
         # A snapshot of the members: a send that closes a connection must not change the set mid-iteration.
         for connection in tuple(self.members):
-            if connection is not exclude:
+            if connection is exclude:
+                continue
+            try:
                 await connection.send(message)
+            except Exception as exc:
+                # A socket closing under us: its own disconnect removes it; everyone else still gets the message.
+                logger.info("send to %s failed (%s); skipped", connection.id, type(exc).__name__)
 
     async def close_all(self, code: int, reason: str) -> None:
         """Close every local connection (document deleted, operator action)."""
