@@ -97,7 +97,8 @@ class Room:
         awareness_owners: which local member controls each awareness client id (nobody else may change it).
         history: the stored updates plus every update applied since, merged into size-bounded pieces; sent to a
             joining client in pieces when one sync message would exceed the transport's size limit.
-        size: bytes of Yjs state held (the history's size), checked against the document size cap.
+        size: bytes of Yjs state held (an upper bound: updates applied since the last measure are added up),
+            checked against the document size cap.
         closed: set once the room starts unloading; the registry then loads a fresh room for new joiners.
         versioned_state: the Doc's state vector when loaded or last versioned automatically.
         versioned_at: the ``time.monotonic()`` of that moment.
@@ -112,6 +113,7 @@ class Room:
         self.members: dict[Connection, Member] = {}
         self.awareness_owners: dict[int, Member] = {}
         self.history: list[bytes] = []
+        self._unpacked = 0
         self.size = 0
         self.closed = False
         self.versioned_state = b""
@@ -212,7 +214,7 @@ class Room:
             return
         if not member.update_bucket.take():
             raise RateLimited("too many updates")
-        if self.size + len(update) > get_config().MAX_DOCUMENT_BYTES:
+        if self._over_size_cap(update):
             raise DocumentTooLarge(f"document {self.document_id} is at its size cap")
         applied = self.apply(update)
         if applied is None:
@@ -249,8 +251,27 @@ class Room:
     def _remember(self, update: bytes) -> None:
         self.history.append(update)
         self.size += len(update)
-        if len(self.history) % HISTORY_PACK_EVERY == 0:
-            self.history = pack_updates(self.history, get_config().SEGMENT_BYTES)
+        self._unpacked += 1
+        if self._unpacked < HISTORY_PACK_EVERY:
+            return
+        # Merge only the recent updates; the whole history is merged again only when its pieces pile up.
+        limit = get_config().SEGMENT_BYTES
+        self.history[-self._unpacked :] = pack_updates(self.history[-self._unpacked :], limit)
+        self._unpacked = 0
+        if len(self.history) > HISTORY_PACK_EVERY:
+            self.history = pack_updates(self.history, limit)
+
+    def _over_size_cap(self, update: bytes) -> bool:
+        """Whether applying ``update`` would pass the size cap; measured on the Doc when the running sum says so.
+
+        The running sum counts every update ever applied, deleted content included, so before refusing an edit
+        the room measures the Doc's actual encoded state.
+        """
+        cap = get_config().MAX_DOCUMENT_BYTES
+        if self.size + len(update) <= cap:
+            return False
+        self.size = len(self.doc.get_update())
+        return self.size + len(update) > cap
 
     async def _receive_awareness(self, member: Member, payload: bytes) -> None:
         if not member.awareness_bucket.take():

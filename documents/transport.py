@@ -11,6 +11,7 @@ connection (the client sees 1006) instead of closing it with 1009. Protocols are
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import struct
 from collections.abc import Callable
@@ -98,14 +99,31 @@ def frame_writer(send: Any) -> Callable[[bytes], None] | None:
     protocol = _daphne_protocol(send)
     if protocol is None or getattr(protocol, "_perMessageCompress", None) is not None:
         return None
-    state_open = protocol.STATE_OPEN
 
     def write(message: bytes) -> None:
-        transport = protocol.transport
-        if protocol.state == state_open and transport is not None:
-            write_eagerly(transport, binary_frame(message))
+        queued = _queued.get(protocol)
+        if queued is None:
+            _queued[protocol] = [binary_frame(message)]
+            if len(_queued) == 1:
+                asyncio.get_running_loop().call_soon(_flush_queued)
+        else:
+            queued.append(binary_frame(message))
 
     return write
+
+
+# Frames waiting for the end of this event-loop pass, per connection (daphne's protocol object). Everything one
+# pass produces for a connection leaves in one write: under load that is one system call for many updates.
+_queued: dict[Any, list[bytes]] = {}
+
+
+def _flush_queued() -> None:
+    batch = dict(_queued)
+    _queued.clear()
+    for protocol, frames in batch.items():
+        transport = protocol.transport
+        if protocol.state == protocol.STATE_OPEN and transport is not None:
+            write_eagerly(transport, frames[0] if len(frames) == 1 else b"".join(frames))
 
 
 def write_eagerly(transport: Any, data: bytes) -> None:

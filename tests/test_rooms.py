@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pycrdt import Awareness, Doc, Text
 
-from documents.exceptions import ProtocolError
+from documents.exceptions import DocumentTooLarge, ProtocolError
 from documents.protocol import (
     AwarenessMessage,
     SyncStep2,
@@ -148,3 +148,21 @@ async def test_awareness_removed_when_connection_leaves(room: Room) -> None:
     assert client.client_id not in room.awareness.states
     last = [m for m in b.sent if isinstance(m, AwarenessMessage)][-1]
     assert b"null" in last.payload
+
+
+async def test_size_cap_counts_the_state_not_the_churn(room: Room, settings: Any) -> None:
+    settings.COLLAB = {**settings.COLLAB, "MAX_DOCUMENT_BYTES": 6000}
+    writer = FakeConnection("w")
+    await room.join(writer)
+    source = Doc()
+    updates: list[bytes] = []
+    source.observe(lambda event: updates.append(event.update))
+    text = source.get("t", type=Text)
+    for _ in range(10):  # 10 x 1,000 characters typed and deleted: far more updates than the cap, little state
+        text.insert(0, "x" * 1000)
+        del text[0:1000]
+    for update in updates:
+        await room.receive(writer, encode_update(update))
+    text.insert(0, "y" * 7000)
+    with pytest.raises(DocumentTooLarge):
+        await room.receive(writer, encode_update(updates[-1]))
