@@ -14,3 +14,6 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Whitenoise warns (an error under pytest) when STATIC_ROOT is missing; tests serve from the finders instead.
 STATIC_ROOT = BASE_DIR / ".test-static"  # noqa: F405
 STATIC_ROOT.mkdir(exist_ok=True)
+
+# The test process creates short-lived stores whose writer threads would otherwise leave connections open.
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
