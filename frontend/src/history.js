@@ -5,6 +5,8 @@
 // editors and owners can also save and restore. A restore changes the live document for everyone
 // through the WebSocket, so all we do afterwards is refresh the list.
 
+import { el } from './dom.js'
+
 const svg = (body, size = 18) =>
   `<svg viewBox="0 0 24 24" width="${size}" height="${size}" aria-hidden="true" focusable="false" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round">${body}</svg>`
 
@@ -13,21 +15,6 @@ const ICONS = {
   close: svg('<line x1="6" y1="6" x2="18" y2="18"/><line x1="18" y1="6" x2="6" y2="18"/>'),
   refresh: svg('<path d="M21 12a9 9 0 1 1-2.64-6.36L21 8"/><polyline points="21 3 21 8 16 8"/>'),
   back: svg('<polyline points="15 18 9 12 15 6"/>', 16),
-}
-
-function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag)
-  for (const [key, value] of Object.entries(props)) {
-    if (value === undefined || value === null || value === false) continue
-    if (key === 'className') node.className = value
-    else if (key === 'text') node.textContent = value
-    else if (key === 'html') node.innerHTML = value
-    else if (key === 'dataset') Object.assign(node.dataset, value)
-    else if (key in node && typeof value !== 'string') node[key] = value
-    else node.setAttribute(key, value === true ? '' : value)
-  }
-  for (const child of children) if (child) node.append(child)
-  return node
 }
 
 // --- time formatting ---------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 // Owner-only share dialog: list members, add by username, change role, remove.
 
 import { initials } from './presence.js'
+import { el } from './dom.js'
 
 export const ROLES = [
   { value: 'viewer', label: 'Viewer' },
@@ -8,20 +9,6 @@ export const ROLES = [
 ]
 
 const ROLE_VERB = { viewer: 'can view', editor: 'can edit' }
-
-function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag)
-  for (const [key, value] of Object.entries(props)) {
-    if (value === undefined || value === null || value === false) continue
-    if (key === 'className') node.className = value
-    else if (key === 'text') node.textContent = value
-    else if (key === 'dataset') Object.assign(node.dataset, value)
-    else if (key in node && typeof value !== 'string') node[key] = value
-    else node.setAttribute(key, value === true ? '' : value)
-  }
-  for (const child of children) if (child) node.append(child)
-  return node
-}
 
 function roleSelect({ id, name, value, label, className }) {
   const select = el('select', { id, name, className, 'aria-label': label })
