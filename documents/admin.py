@@ -211,6 +211,18 @@ class VersionAdmin(admin.ModelAdmin):
     list_select_related = ["document", "author"]
     fields = ["name", "document", "author", "automatic", "created_at"]
     readonly_fields = ["document", "author", "automatic", "created_at"]
+    actions = ["restore_selected"]
+
+    @admin.action(description="Restore the selected version (its document becomes equal to it for everyone)")
+    def restore_selected(self, request: HttpRequest, queryset: QuerySet[Version]) -> None:
+        versions = list(queryset.select_related("document"))
+        if len({version.document_id for version in versions}) != len(versions):
+            self.message_user(request, "Select at most one version per document.", messages.ERROR)
+            return
+        for version in versions:
+            restore_version(version.document, version, request.user)
+            self.log_change(request, version.document, f"Restored version {version.name!r} (#{version.pk}).")
+        self.message_user(request, f"Restored {len(versions)} version(s).", messages.SUCCESS)
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         """Versions hold Yjs state, which only the collaboration engine can produce."""

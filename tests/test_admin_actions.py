@@ -109,3 +109,21 @@ def test_close_connections_action(admin: Client, filled: Document, monkeypatch: 
     assert act(admin, "close_connections", filled).status_code == 302
     assert closed == [filled.pk]
     assert LogEntry.objects.filter(object_id=str(filled.pk), change_message__contains="Closed").exists()
+
+
+def test_restore_a_chosen_version_from_the_versions_admin(admin: Client, filled: Document, alice: Any) -> None:
+    chosen = create_version(filled, "the one", alice)
+    replace_content(filled, "markdown", "second draft")
+    create_version(filled, "newer", alice)
+    replace_content(filled, "markdown", "third draft")
+    response = admin.post("/admin/documents/version/", {"action": "restore_selected", "_selected_action": [chosen.pk]})
+    assert response.status_code == 302
+    assert document_text(filled) == "Heading\nBody text"
+    assert LogEntry.objects.filter(object_id=str(filled.pk), change_message__contains="'the one'").exists()
+
+
+def test_restoring_two_versions_of_one_document_is_refused(admin: Client, filled: Document, alice: Any) -> None:
+    first, second = create_version(filled, "a", alice), create_version(filled, "b", alice)
+    replace_content(filled, "markdown", "current")
+    admin.post("/admin/documents/version/", {"action": "restore_selected", "_selected_action": [first.pk, second.pk]})
+    assert document_text(filled) == "current"
