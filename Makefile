@@ -64,6 +64,7 @@ bench-profile: setup bench/node_modules/.package-lock.json
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy documents collab
 
 format: $(VENV)/.installed
 	$(VENV)/bin/ruff format .

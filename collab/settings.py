@@ -30,7 +30,7 @@ def env_list(name: str, default: list[str]) -> list[str]:
 def env_number(name: str, default: float) -> float:
     """Read a number from the environment."""
     value = os.environ.get(name)
-    return float(value) if value not in (None, "") else default
+    return float(value) if value else default
 
 
 DEBUG = env_bool("DEBUG", False)

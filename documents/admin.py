@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
@@ -47,7 +47,7 @@ class VersionInline(admin.TabularInline):
     model = Version
     extra = 0
     fields = ["name", "author", "automatic", "created_at"]
-    readonly_fields = fields
+    readonly_fields = cast("list[str]", fields)  # the same plain field names
     can_delete = False
     show_change_link = True
 
@@ -160,7 +160,9 @@ class DocumentAdmin(admin.ModelAdmin):
         assert document is not None
         content_type, extension = {"markdown": ("text/markdown", "md"), "html": ("text/html", "html")}[fmt]
         response = HttpResponse(export_document(document, fmt), content_type=f"{content_type}; charset=utf-8")
-        response["Content-Disposition"] = content_disposition_header(True, export_filename(document.title, extension))
+        # always a string for an attachment; the stubs cover the inline case (None without a file name)
+        disposition = cast(str, content_disposition_header(True, export_filename(document.title, extension)))
+        response["Content-Disposition"] = disposition
         self.log_change(request, document, f"Exported as {fmt}.")
         return response
 

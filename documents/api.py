@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth import authenticate
 from django.db import transaction
@@ -168,11 +168,14 @@ class MemberDetailView(APIView):
 class FirstRendererNegotiation(BaseContentNegotiation):
     """Ignore ``Accept`` and the ``format`` query (DRF's format override): exports pick their own content type."""
 
-    def select_parser(self, request: Request, parsers: list[Any]) -> Any:
+    # DRF passes lists; the stubs widen the parameters to Iterable, which cannot be indexed
+    def select_parser(self, request: Request, parsers: list[Any]) -> Any:  # type: ignore[override]
         """Exports take no body."""
         return parsers[0] if parsers else None
 
-    def select_renderer(self, request: Request, renderers: list[Any], format_suffix: str | None = None) -> Any:
+    def select_renderer(  # type: ignore[override]
+        self, request: Request, renderers: list[Any], format_suffix: str | None = None
+    ) -> Any:
         """Errors are always JSON."""
         return renderers[0], renderers[0].media_type
 
@@ -207,7 +210,9 @@ class ExportView(APIView):
         fmt = query.validated_data["format"]
         content_type, extension = EXPORT_TYPES[fmt]
         response = HttpResponse(export_document(document, fmt), content_type=f"{content_type}; charset=utf-8")
-        response["Content-Disposition"] = content_disposition_header(True, export_filename(document.title, extension))
+        # always a string for an attachment; the stubs cover the inline case (None without a file name)
+        disposition = cast(str, content_disposition_header(True, export_filename(document.title, extension)))
+        response["Content-Disposition"] = disposition
         return response
 
 

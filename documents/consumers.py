@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from typing import Any
+from typing import Any, cast
 
 from channels.consumer import AsyncConsumer
 from channels.exceptions import StopConsumer
@@ -60,7 +60,8 @@ class DocumentConsumer(AsyncConsumer):
     # -- ASGI events ----------------------------------------------------------------------------------------------
     async def websocket_connect(self, message: dict) -> None:
         """Authorise, accept and join the room, or refuse the handshake (HTTP 403) sending nothing."""
-        self.user = self.scope.get("user")
+        # AuthMiddlewareStack sets a lazy user object; aauthorize refuses a missing or anonymous one
+        self.user = cast(Any, self.scope.get("user"))
         document_id = self.scope["url_route"]["kwargs"]["document_id"]
         try:
             document, role = await aauthorize(self.user, document_id, Action.VIEW)
@@ -99,7 +100,7 @@ class DocumentConsumer(AsyncConsumer):
         raise StopConsumer()
 
     # -- Connection interface used by the room ------------------------------------------------------------------
-    async def send(self, message: bytes) -> None:  # type: ignore[override]
+    async def send(self, message: bytes) -> None:
         """Send one y-websocket message (straight to the socket under daphne)."""
         if self._write is not None:
             self._write(message)

@@ -9,7 +9,7 @@ announced to room replicas in other processes through the channel layer.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -56,7 +56,7 @@ def check_content(fmt: Any, content: Any) -> list[Inline]:
 
 def rewrite(doc: Doc, write: Callable[[XmlFragment], None]) -> bytes | None:
     """The update that ``write`` makes to a copy of ``doc``'s state, as one transaction (``doc`` is untouched)."""
-    copy = Doc()
+    copy: Doc[Any] = Doc()
     copy.apply_update(doc.get_update())
     captured: list[bytes] = []
     copy.observe(lambda event: captured.append(event.update))
@@ -67,7 +67,7 @@ def rewrite(doc: Doc, write: Callable[[XmlFragment], None]) -> bytes | None:
     return captured[0] if len(captured) == 1 else merge_updates(*captured)
 
 
-def replace_nodes(nodes: list[Inline]) -> Change:
+def replace_nodes(nodes: Sequence[Inline]) -> Change:
     """A change replacing the whole fragment with ``nodes`` (repaired to the editor's schema)."""
     return lambda doc: rewrite(doc, lambda fragment: write_nodes(fragment, nodes))
 
@@ -127,7 +127,7 @@ def _apply_stored(document: Any, change: Change) -> bytes | None:
     """Apply the change to the stored state: append it to the log, and tell room replicas in other processes."""
     from .models import Document, DocumentUpdate
 
-    doc = Doc()
+    doc: Doc[Any] = Doc()
     for stored in get_store().read_sync(document.pk):
         doc.apply_update(stored)
     update = change(doc)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import nh3
 import pycrdt
@@ -106,7 +106,8 @@ def _read_children(xml: Any, depth: int) -> list[Inline]:
         if isinstance(child, pycrdt.XmlText):
             out.extend(_read_text(child))
         elif isinstance(child, pycrdt.XmlElement):
-            attrs = {key: _plain(value) for key, value in child.attributes if value is not None}
+            # pycrdt annotates XmlAttributesView.__iter__ as returning Iterable rather than Iterator
+            attrs = {key: _plain(value) for key, value in child.attributes if value is not None}  # type: ignore[attr-defined]
             out.append(Node(child.tag or "paragraph", attrs, _read_children(child, depth + 1)))
         else:
             out.extend(_read_children(child, depth + 1))
@@ -145,7 +146,7 @@ def _text_block(node: Node) -> str:
     return "\n".join(_text_block(c) for c in node.content if isinstance(c, Node))
 
 
-def _text_inline(content: list[Inline]) -> str:
+def _text_inline(content: Sequence[Inline]) -> str:
     """Plain text of inline content."""
     return "".join(c.text if isinstance(c, Text) else "\n" if c.type == "hardBreak" else "" for c in content)
 
@@ -153,7 +154,7 @@ def _text_inline(content: list[Inline]) -> str:
 # Inline runs shared by the Markdown and HTML renderers ------------------------------------------------------------
 
 
-def _runs(content: list[Inline]) -> list[tuple[str | None, tuple[Mark, ...]]]:
+def _runs(content: Sequence[Inline]) -> list[tuple[str | None, tuple[Mark, ...]]]:
     """Merge inline content into (text, marks) runs; a hard break is a (None, ()) run."""
     runs: list[tuple[str | None, tuple[Mark, ...]]] = []
     for item in content:
@@ -211,7 +212,7 @@ def to_markdown(fragment: pycrdt.XmlFragment) -> str:
     return body + "\n" if body else ""
 
 
-def _md_blocks(nodes: list[Inline]) -> str:
+def _md_blocks(nodes: Sequence[Inline]) -> str:
     """Blocks separated by blank lines; a list right after a list of its kind switches marker to stay apart."""
     parts: list[str] = []
     previous, alternate = None, False
@@ -220,7 +221,7 @@ def _md_blocks(nodes: list[Inline]) -> str:
         text = _md_block(node, flip) if isinstance(node, Node) else ""
         if text:  # empty paragraphs have no Markdown
             parts.append(text)
-            previous, alternate = node.type, flip
+            previous, alternate = cast(Node, node).type, flip  # only a Node gives text
     return "\n\n".join(parts)
 
 
@@ -280,7 +281,7 @@ def _md_code(node: Node) -> str:
     return f"{fence}{language}\n{code}\n{fence}" if code else f"{fence}{language}\n{fence}"
 
 
-def _md_inline(content: list[Inline]) -> str:
+def _md_inline(content: Sequence[Inline]) -> str:
     """Inline Markdown, checked by parsing it back: emphasis CommonMark cannot express is dropped, never the text."""
     while content and isinstance(content[-1], Node) and content[-1].type == "hardBreak":
         content = content[:-1]
@@ -299,7 +300,7 @@ def _md_mismatch(text: str, runs: list) -> int | None:
     """Index of the first run whose characters or mark names do not come back from parsing the Markdown."""
     from .prosemirror_write import parse_markdown_inline
 
-    parsed = []
+    parsed: list[tuple[str, frozenset[str]]] = []
     for item in parse_markdown_inline(text):
         names = frozenset(n for n in item.marks if n in _MD_MARKS) if isinstance(item, Text) else frozenset()
         parsed.extend((c, names) for c in (item.text if isinstance(item, Text) else "\n"))
@@ -429,7 +430,7 @@ def _html_block(node: Node) -> str:
     return inner
 
 
-def _html_inline(content: list[Inline]) -> str:
+def _html_inline(content: Sequence[Inline]) -> str:
     """Inline HTML with properly nested mark elements."""
     return _render_runs(_runs(content), _html_open, _html_close, lambda chunk, _m: html.escape(chunk, False), "<br>")
 

@@ -8,9 +8,10 @@ encoded as y-prosemirror does; see ``documents.prosemirror`` for the encoding.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import nh3
 import pycrdt
@@ -19,6 +20,9 @@ from markdown_it.token import Token
 
 from .exceptions import InvalidContent
 from .prosemirror import LINK_DEFAULTS, MAX_DEPTH, SAFE_SCHEMES, Inline, Node, Text, as_int, safe_href
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs
 
 _MARKDOWN = MarkdownIt("commonmark", {"html": False, "maxNesting": 2 * MAX_DEPTH}).enable("strikethrough")
 _MD_MARKS = {"strong": "bold", "em": "italic", "s": "strike"}
@@ -46,7 +50,7 @@ def write_html(fragment: pycrdt.XmlFragment, html_text: str) -> None:
     write_nodes(fragment, parse_html(html_text))
 
 
-def write_nodes(fragment: pycrdt.XmlFragment, nodes: list[Inline]) -> None:
+def write_nodes(fragment: pycrdt.XmlFragment, nodes: Sequence[Inline]) -> None:
     """Repair nodes to Tiptap's schema, then replace the fragment's content with them in one transaction."""
     blocks = _blocks(nodes, 0) or [Node("paragraph")]
     with fragment.doc.transaction():
@@ -54,7 +58,7 @@ def write_nodes(fragment: pycrdt.XmlFragment, nodes: list[Inline]) -> None:
         _write_content(fragment, blocks)
 
 
-def _write_content(parent: pycrdt.XmlFragment | pycrdt.XmlElement, content: list[Inline]) -> None:
+def _write_content(parent: pycrdt.XmlFragment | pycrdt.XmlElement, content: Sequence[Inline]) -> None:
     """Write content as y-prosemirror does: an XmlElement per node, one XmlText per stretch of text runs.
 
     Children are inserted back to front at index 0: appending makes yrs walk the whole list each time.
@@ -96,7 +100,7 @@ def _check(value: Any, kind: str) -> str:
 # Schema repair ---------------------------------------------------------------------------------------------------
 
 
-def _blocks(items: list[Inline], depth: int) -> list[Node]:
+def _blocks(items: Sequence[Inline], depth: int) -> list[Node]:
     """Repair a block sequence: stray inline content becomes paragraphs; refuse absurd nesting."""
     if depth > MAX_DEPTH:
         raise InvalidContent(f"The content is nested more than {MAX_DEPTH} levels deep.")
@@ -127,14 +131,14 @@ def _block(node: Node, depth: int) -> list[Node]:
     if kind == "horizontalRule":
         return [Node(kind)]
     if kind in ("bulletList", "orderedList"):
-        items = [_item(child, depth + 1) for child in node.content if isinstance(child, Node)]
+        items: list[Inline] = [_item(child, depth + 1) for child in node.content if isinstance(child, Node)]
         start = min(max(as_int(node.attrs.get("start"), 1), -999_999_999), 999_999_999)
         attrs = {"start": start} if kind == "orderedList" else {}
         return [Node(kind, attrs, items or [_item(Node("listItem"), depth + 1)])]
     if kind == "listItem":
         return _block(Node("bulletList", content=[node]), depth)
     if kind == "blockquote":
-        return [Node(kind, content=_blocks(node.content, depth + 1) or [Node("paragraph")])]
+        return [Node(kind, content=cast("list[Inline]", _blocks(node.content, depth + 1) or [Node("paragraph")]))]
     return _blocks(node.content, depth + 1)
 
 
@@ -143,7 +147,7 @@ def _item(node: Node, depth: int) -> Node:
     content = _blocks(node.content if node.type == "listItem" else [node], depth + 1)
     if not content or content[0].type != "paragraph":
         content.insert(0, Node("paragraph"))
-    return Node("listItem", content=content)
+    return Node("listItem", content=cast("list[Inline]", content))
 
 
 def _inline(items: list[Inline]) -> list[Inline]:
@@ -371,7 +375,7 @@ def _has_block(element: _Element) -> bool:
     return any(_is_element(c) and (c.tag not in _HTML_INLINE or _has_block(c)) for c in element.children)
 
 
-def _is_element(node: Any) -> bool:
+def _is_element(node: Any) -> TypeIs[_Element]:
     """Whether a tree child is an element (not text)."""
     return isinstance(node, _Element)
 

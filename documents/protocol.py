@@ -136,6 +136,7 @@ def decode_message(message: bytes) -> Message:
     if not reader.remaining:
         raise ProtocolError("empty message")
     message_type = reader.read_var_uint()
+    result: Message
     if message_type == YMessageType.SYNC:
         result = _decode_sync(reader)
     elif message_type == YMessageType.AWARENESS:

@@ -160,7 +160,7 @@ class RoomRegistry:
         """Apply a changed role to a user's live connections: close them if revoked, else update write access."""
         for connection in room.connections_of(user_id):
             try:
-                _, role = await aauthorize(connection.user, room.document_id, Action.VIEW)  # type: ignore[attr-defined]
+                _, role = await aauthorize(connection.user, room.document_id, Action.VIEW)
             except CollabError:
                 logger.info("access of user %s to %s revoked: closing %s", user_id, room.document_id, connection.id)
                 await connection.close(CLOSE_REVOKED, "access revoked")
@@ -249,4 +249,5 @@ def _flush_before_reactor_shutdown(registry: RoomRegistry) -> None:
         return defer.Deferred.fromFuture(future)
 
     with contextlib.suppress(Exception):
-        reactor.addSystemEventTrigger("before", "shutdown", flush)
+        # zope.interface methods have no ``self``: without the mypy-zope plugin the arguments shift by one
+        reactor.addSystemEventTrigger("before", "shutdown", flush)  # type: ignore[arg-type]

@@ -12,7 +12,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from pycrdt import Awareness, Doc, get_update, merge_updates
 
@@ -106,7 +106,7 @@ class Room:
 
     def __init__(self, document_id: uuid.UUID, store: DocumentStore, peers: Peers | None) -> None:
         self.document_id = document_id
-        self.doc = Doc()
+        self.doc: Doc[Any] = Doc()
         self.awareness = Awareness(self.doc)
         # The server shows no presence of its own (as the reference server).
         self.awareness.set_local_state(None)
@@ -307,7 +307,7 @@ class Room:
             if state is not None and not isinstance(state, dict):
                 raise ProtocolError("awareness state is not an object")
             if state is not None:
-                user = state.get("user") if isinstance(state.get("user"), dict) else {}
+                user = cast("dict[str, Any]", state.get("user")) if isinstance(state.get("user"), dict) else {}
                 state["user"] = {**user, "name": connection.user_name, "color": connection.user_color}
                 member.awareness_ids.add(client_id)
                 self.awareness_owners[client_id] = member

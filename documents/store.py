@@ -77,7 +77,7 @@ def compact_updates(updates: list[bytes], limit: int) -> list[bytes]:
 
 def build_doc(updates: list[bytes], batch: int = 500) -> Doc:
     """A Doc holding ``updates``; applied in merged batches, since applying many small updates one by one is slow."""
-    doc = Doc()
+    doc: Doc[Any] = Doc()
     for start in range(0, len(updates), batch):
         doc.apply_update(_merge(updates[start : start + batch]))
     return doc

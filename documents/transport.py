@@ -140,7 +140,7 @@ def write_eagerly(transport: Any, data: bytes) -> None:
         and transport.offset == len(transport.dataBuffer)
         and not getattr(transport, "TLS", False)
     )
-    if not idle:
+    if not idle or sock is None:  # ``idle`` implies a socket; the second test only narrows the type
         transport.write(data)
         return
     try:

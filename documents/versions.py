@@ -28,7 +28,7 @@ def create_version(document: Any, name: str, author: Any, automatic: bool = Fals
 
 def version_doc(version: Version) -> Doc:
     """A Doc holding the version's state."""
-    doc = Doc()
+    doc: Doc[Any] = Doc()
     doc.apply_update(bytes(version.state))
     return doc
 

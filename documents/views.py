@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.conf import settings
 from django.contrib import messages
@@ -29,6 +30,9 @@ from .forms import ImportForm, MemberForm, TitleForm
 from .identity import display_name, user_color
 from .models import Document
 from .permissions import OWNER, Action, accessible_documents, allows, authorize
+
+if TYPE_CHECKING:
+    from django.core.files.uploadedfile import UploadedFile
 
 logger = logging.getLogger("documents.views")
 
@@ -121,7 +125,8 @@ def import_document(request: HttpRequest) -> HttpResponse:
     """Create a document from an uploaded Markdown file (its title from the file name) and open it."""
     form = ImportForm(request.POST, request.FILES)
     if form.is_valid():
-        title = Path(form.files["file"].name or "").stem or "Imported document"
+        upload = cast("UploadedFile", form.files["file"])  # MultiValueDict.__getitem__ gives the last file
+        title = Path(upload.name or "").stem or "Imported document"
         try:
             with transaction.atomic():
                 document = sharing.create_document(request.user, title[: get_config().MAX_TITLE_LENGTH])
@@ -145,7 +150,8 @@ def rename_document(request: HttpRequest, document_id: str) -> HttpResponse:
         sharing.rename_document(document, form.cleaned_data["title"])
         messages.success(request, f"Renamed to “{document.title}”.")
     else:
-        messages.error(request, "Not renamed: " + " ".join(form.errors.get("title", [])))
+        # ErrorList yields rendered message strings, though the stubs type its items as ValidationError | str
+        messages.error(request, "Not renamed: " + " ".join(cast("Iterable[str]", form.errors.get("title", []))))
     return _back(request, reverse("home"))
 
 
@@ -198,7 +204,7 @@ def _set_member(request: HttpRequest, document_id: str) -> HttpResponse:
     form = MemberForm(request.POST)
     if not form.is_valid():
         for field, problems in form.errors.items():
-            messages.error(request, f"{field}: {' '.join(problems)}")
+            messages.error(request, f"{field}: {' '.join(cast('Iterable[str]', problems))}")  # rendered strings
         return redirect("document-share", document_id=document.pk)
     try:
         membership, created = sharing.set_member(document, form.cleaned_data["username"], form.cleaned_data["role"])
