@@ -15,7 +15,7 @@ from . import live, sharing
 from .content import export_document
 from .livecount import connection_count
 from .models import Document, Membership, Version
-from .registry import loaded_registry
+from .registry import loaded_room
 from .store import DjangoDocumentStore
 from .versions import create_version, restore_version
 
@@ -27,8 +27,7 @@ def compact_now(document_id: Any) -> int:
 
 def live_connections(document_id: Any) -> int:
     """Connections to the document right now (in every process when Redis is configured)."""
-    registry = loaded_registry()
-    room = registry.rooms.get(document_id) if registry is not None else None
+    room = loaded_room(document_id)
     return connection_count(document_id, len(room.members) if room is not None else 0)
 
 

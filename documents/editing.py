@@ -8,12 +8,10 @@ announced to room replicas in other processes through the channel layer.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
@@ -22,14 +20,12 @@ from pycrdt import Doc, XmlFragment, merge_updates
 
 from .conf import get_config
 from .exceptions import DocumentTooLarge
+from .live import announce_update
 from .prosemirror import Inline, fragment_of
 from .prosemirror_write import parse_html, parse_markdown, write_nodes
-from .protocol import encode_update
-from .registry import loaded_registry
-from .replication import group_name
+from .registry import loaded_room
 from .store import get_store
 
-logger = logging.getLogger("documents.editing")
 IMPORT_FORMATS = ("markdown", "html")
 _PARSERS: dict[str, Callable[[str], list[Inline]]] = {"markdown": parse_markdown, "html": parse_html}
 
@@ -93,32 +89,15 @@ def apply_change(document: Any, change: Change) -> bytes | None:
 
 def _apply_live(document_id: Any, change: Change) -> tuple[bool, bytes | None]:
     """Apply the change through the room open in this process, on its event loop; (False, None) if none is open."""
-    registry = loaded_registry()
-    if registry is None or registry.rooms.get(document_id) is None:
+    if loaded_room(document_id) is None:
         return False, None
 
     async def run() -> tuple[bool, bytes | None]:
-        room = registry.rooms.get(document_id)
+        room = loaded_room(document_id)
         if room is None or room.closed:
             return False, None
         update = change(room.doc)
-        if update is None:
-            return True, None
-        if room.size + len(update) > get_config().MAX_DOCUMENT_BYTES:
-            raise DocumentTooLarge(f"document {document_id} is at its size cap")
-        applied = room.apply(update)
-        if applied is None:
-            return True, None
-        message = encode_update(applied)
-        for connection in tuple(room.members):
-            try:
-                await connection.send(message)
-            except Exception:
-                logger.exception("could not send a server edit to %s", getattr(connection, "id", connection))
-        registry.store.append(document_id, applied)
-        if registry.peers is not None and registry.peers.replicate:
-            registry.peers.publish_update(document_id, applied)
-        return True, applied
+        return True, (None if update is None else await room.change(update))
 
     return async_to_sync(run)()
 
@@ -140,17 +119,5 @@ def _apply_stored(document: Any, change: Change) -> bytes | None:
         Document.objects.filter(pk=document.pk).update(
             updated_at=timezone.now(), size_bytes=F("size_bytes") + len(update)
         )
-    transaction.on_commit(lambda: _announce(document.pk, update))
+    transaction.on_commit(lambda: announce_update(document.pk, update))
     return update
-
-
-def _announce(document_id: Any, update: bytes) -> None:
-    """Send the stored update to the room replicas of every process (they fan it out without storing it)."""
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    group = group_name(document_id)
-    try:
-        async_to_sync(layer.group_send)(group, {"type": "room.update", "update": update, "origin": "", "group": group})
-    except Exception:
-        logger.exception("could not announce a server edit of %s", document_id)

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from .registry import CLOSE_BY_OPERATOR, CLOSE_DELETED, loaded_registry
+from .registry import CLOSE_BY_OPERATOR, CLOSE_DELETED, loaded_room
 from .replication import group_name
 
 logger = logging.getLogger("documents.live")
@@ -28,12 +28,17 @@ def _send_control(document_id: Any, event: dict[str, Any]) -> None:
     try:
         async_to_sync(layer.group_send)(group_name(document_id), event)
     except Exception:
-        logger.exception("could not announce %s for %s", event["type"], document_id)
+        logger.exception("could not send %s for %s", event["type"], document_id)
 
 
 def announce_access_change(document_id: Any, user_id: Any) -> None:
     """Tell every process that ``user_id``'s role on ``document_id`` changed, so live sockets follow it."""
     _send_control(document_id, {"type": "room.access", "user_id": int(user_id)})
+
+
+def announce_update(document_id: Any, update: bytes) -> None:
+    """Send an already stored update to the room replicas of every process (they apply it without storing it)."""
+    _send_control(document_id, {"type": "room.update", "update": update})
 
 
 def announce_document_deleted(document_id: Any) -> None:
@@ -52,8 +57,7 @@ def with_live_doc(document_id: Any, func: Callable[[Any], T]) -> tuple[bool, T |
     Returns:
         (True, result) when the room is open in this process, else (False, None).
     """
-    registry = loaded_registry()
-    room = registry.rooms.get(document_id) if registry is not None else None
+    room = loaded_room(document_id)
     if room is None:
         return False, None
 

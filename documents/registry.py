@@ -238,6 +238,11 @@ def loaded_registry() -> RoomRegistry | None:
     return _registry
 
 
+def loaded_room(document_id: Any) -> Room | None:
+    """The document's room if it is open in this process, else None."""
+    return _registry.rooms.get(document_id) if _registry is not None else None
+
+
 def _flush_before_reactor_shutdown(registry: RoomRegistry) -> None:
     """Under daphne, make Twisted wait for the final flush before it stops the loop."""
     if "twisted.internet.reactor" not in sys.modules:

@@ -214,15 +214,31 @@ class Room:
             return
         if not member.update_bucket.take():
             raise RateLimited("too many updates")
+        await self.change(update, origin=connection)
+
+    async def change(self, update: bytes, origin: Connection | None = None) -> bytes | None:
+        """Apply an edit made in this process, by a connection or by server code (``origin`` None).
+
+        The edit must fit the size cap; what it changed is stored, published to peer processes and sent to every
+        local connection but its origin.
+
+        Returns:
+            The update applied, or None when it changed nothing.
+
+        Raises:
+            DocumentTooLarge: the edit would grow the document past its size cap (nothing was applied).
+            ProtocolError: the update is corrupt (nothing was applied).
+        """
         if self._over_size_cap(update):
             raise DocumentTooLarge(f"document {self.document_id} is at its size cap")
         applied = self.apply(update)
         if applied is None:
-            return
+            return None
         self._store.append(self.document_id, applied)
         if self._peers is not None:
             self._peers.publish_update(self.document_id, applied)
-        await self._broadcast(encode_update(applied), exclude=connection)
+        await self._broadcast(encode_update(applied), exclude=origin)
+        return applied
 
     def apply(self, update: bytes) -> bytes | None:
         """Apply an update; return what to broadcast and store, or None when it changed nothing.
