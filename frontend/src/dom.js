@@ -19,3 +19,25 @@ export function el(tag, props = {}, ...children) {
   for (const child of children) if (child) node.append(child)
   return node
 }
+
+/**
+ * An error line (role=alert, hidden when empty) and a polite notice line, with their setters.
+ * Showing an error clears the notice, so the two never contradict each other.
+ */
+export function messageArea(idPrefix, classPrefix) {
+  const errorBox = el('p', { id: `${idPrefix}-error`, className: `${classPrefix}__error`, role: 'alert' })
+  errorBox.hidden = true
+  const notice = el('p', { id: `${idPrefix}-notice`, className: `${classPrefix}__notice`, role: 'status', 'aria-live': 'polite' })
+  return {
+    errorBox,
+    notice,
+    showError(message) {
+      errorBox.textContent = message || ''
+      errorBox.hidden = !message
+      if (message) notice.textContent = ''
+    },
+    showNotice(message) {
+      notice.textContent = message || ''
+    },
+  }
+}

@@ -5,7 +5,7 @@
 // editors and owners can also save and restore. A restore changes the live document for everyone
 // through the WebSocket, so all we do afterwards is refresh the list.
 
-import { el } from './dom.js'
+import { el, messageArea } from './dom.js'
 
 const svg = (body, size = 18) =>
   `<svg viewBox="0 0 24 24" width="${size}" height="${size}" aria-hidden="true" focusable="false" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round">${body}</svg>`
@@ -154,9 +154,7 @@ export function renderHistoryPanel(container, context = {}) {
     )
   }
 
-  const errorBox = el('p', { id: 'history-error', className: 'history-panel__error', role: 'alert' })
-  errorBox.hidden = true
-  const notice = el('p', { id: 'history-notice', className: 'history-panel__notice', role: 'status', 'aria-live': 'polite' })
+  const { errorBox, notice, showError, showNotice } = messageArea('history', 'history-panel')
 
   // list view
   const listHeading = el('h3', { id: 'history-list-title', className: 'history-panel__subtitle', text: 'Versions' })
@@ -216,14 +214,6 @@ export function renderHistoryPanel(container, context = {}) {
   let toggleButton = null
   const listeners = new Set()
 
-  function showError(message) {
-    errorBox.textContent = message || ''
-    errorBox.hidden = !message
-    if (message) notice.textContent = ''
-  }
-  function showNotice(message) {
-    notice.textContent = message || ''
-  }
 
   function syncControls() {
     const busy = saving || restoring

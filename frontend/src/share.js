@@ -1,7 +1,7 @@
 // Owner-only share dialog: list members, add by username, change role, remove.
 
 import { initials } from './presence.js'
-import { el } from './dom.js'
+import { el, messageArea } from './dom.js'
 
 export const ROLES = [
   { value: 'viewer', label: 'Viewer' },
@@ -68,9 +68,7 @@ export function createShareDialog({ api, documentId, owner = '', title = '', con
     addButton,
   )
 
-  const errorBox = el('p', { id: 'share-error', className: 'share-dialog__error', role: 'alert' })
-  errorBox.hidden = true
-  const notice = el('p', { id: 'share-notice', className: 'share-dialog__notice', role: 'status', 'aria-live': 'polite' })
+  const { errorBox, notice, showError, showNotice } = messageArea('share', 'share-dialog')
 
   const listHeading = el('h3', { className: 'share-dialog__subtitle', id: 'share-members-title', text: 'People with access' })
   const list = el('ul', { id: 'share-members', className: 'share-members', 'aria-labelledby': 'share-members-title' })
@@ -98,14 +96,6 @@ export function createShareDialog({ api, documentId, owner = '', title = '', con
   }
   setTitle(title)
 
-  function showError(message) {
-    errorBox.textContent = message || ''
-    errorBox.hidden = !message
-    if (message) notice.textContent = ''
-  }
-  function showNotice(message) {
-    notice.textContent = message || ''
-  }
   function setBusy(value) {
     busy = value
     dialog.toggleAttribute('aria-busy', value)
