@@ -26,7 +26,6 @@ class CollabConfig:
     RATE_AWARENESS_PER_SECOND: float = 100.0  # token bucket of awareness messages per connection
     RATE_AWARENESS_BURST: float = 500.0
     REPLICA_CHECK_SECONDS: float = 10.0  # how often room replicas in other processes compare state vectors
-    REVOCATION_CHECK_SECONDS: float = 1.0
     AUTO_VERSION_MINUTES: float = 10.0  # at most one automatic version per this many minutes of activity
     MAX_IMPORT_BYTES: int = 2 * 1024 * 1024  # largest Markdown/HTML import
     MAX_TITLE_LENGTH: int = 200

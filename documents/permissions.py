@@ -66,15 +66,6 @@ def _parse_id(document_id: Any) -> uuid.UUID:
         raise DocumentNotFound(document_id) from exc
 
 
-def role_of(user: Any, document: Document) -> str | None:
-    """The role ``user`` holds on an already loaded ``document``."""
-    if not getattr(user, "is_authenticated", False):
-        return None
-    if document.owner_id == user.pk:
-        return OWNER
-    return Membership.objects.filter(document=document, user=user).values_list("role", flat=True).first()
-
-
 def _with_member_role(user: Any, document_id: Any) -> QuerySet[Document]:
     """One document, annotated with the caller's membership role (one query, none for anonymous callers)."""
     pk = _parse_id(document_id)

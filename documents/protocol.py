@@ -22,6 +22,9 @@ from pycrdt import (
 
 from .exceptions import ProtocolError
 
+# The update that changes nothing (no items, empty delete set), as Yjs encodes it.
+EMPTY_UPDATE = b"\x00\x00"
+
 # y-websocket's messageQueryAwareness; pycrdt's YMessageType has no member for it.
 MESSAGE_QUERY_AWARENESS = 3
 

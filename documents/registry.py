@@ -18,7 +18,8 @@ from .conf import get_config
 from .exceptions import CollabError
 from .livecount import LiveCounts
 from .permissions import Action, aauthorize, allows
-from .replication import EMPTY_UPDATE, PeerLink, missing_from
+from .protocol import EMPTY_UPDATE
+from .replication import PeerLink, missing_from
 from .rooms import Connection, Room
 from .store import DocumentStore, get_store
 

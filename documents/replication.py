@@ -21,11 +21,9 @@ from typing import Any
 
 from channels.layers import BaseChannelLayer, InMemoryChannelLayer
 
-from .conf import get_config
 from .protocol import read_state_vector
 
 logger = logging.getLogger("documents.replication")
-EMPTY_UPDATE = b"\x00\x00"
 
 
 def group_name(document_id: Any) -> str:
@@ -138,8 +136,3 @@ def missing_from(state_vector: bytes, ours: bytes) -> bool:
     theirs = read_state_vector(state_vector)
     mine = read_state_vector(ours)
     return any(clock > mine.get(client, 0) for client, clock in theirs.items())
-
-
-def replica_check_interval() -> float:
-    """Seconds between periodic state-vector comparisons of room replicas."""
-    return get_config().REPLICA_CHECK_SECONDS

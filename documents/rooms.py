@@ -19,6 +19,7 @@ from pycrdt import Awareness, Doc, get_update, merge_updates
 from .conf import get_config
 from .exceptions import DocumentTooLarge, ProtocolError, RateLimited
 from .protocol import (
+    EMPTY_UPDATE,
     AwarenessMessage,
     QueryAwareness,
     SyncStep1,
@@ -36,7 +37,6 @@ from .ratelimit import TokenBucket
 from .store import DocumentStore, has_items, pack_updates
 
 logger = logging.getLogger("documents.rooms")
-EMPTY_UPDATE = b"\x00\x00"
 # Keep the in-memory history short: every so many updates it is merged into size-bounded pieces.
 HISTORY_PACK_EVERY = 256
 
