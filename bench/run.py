@@ -412,9 +412,7 @@ def build_big_document(doc_id: str, n_updates: int) -> dict[str, Any]:
     expected = Doc()
     for update in updates:  # one by one: merge_updates(*updates) is quadratic in the number of updates
         expected.apply_update(update)
-    loaded = Doc()
-    for update in store.read_sync(key):
-        loaded.apply_update(update)
+    loaded = store.read_sync(key).doc()
     paragraphs = len(loaded.get("default", type=XmlFragment).children)
     assert paragraphs == len(expected.get("default", type=XmlFragment).children), "stored document differs"
     assert str(loaded.get("default", type=XmlFragment)) == str(expected.get("default", type=XmlFragment))

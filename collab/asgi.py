@@ -12,9 +12,11 @@ from channels.sessions import SessionMiddlewareStack  # noqa: E402
 
 from documents.middleware import BrowserOriginValidator, WebSocketAuthMiddleware  # noqa: E402
 from documents.routing import websocket_urlpatterns  # noqa: E402
+from documents.store import replay_spill_files  # noqa: E402
 from documents.transport import RawSendMiddleware, allow_protocol_close_codes  # noqa: E402
 
 allow_protocol_close_codes()
+replay_spill_files()
 
 application = ProtocolTypeRouter(
     {

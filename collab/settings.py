@@ -69,6 +69,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "documents.unavailable.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "collab.urls"
@@ -102,11 +103,12 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers run beside the writer; the busy timeout and IMMEDIATE transactions make concurrent writers
-    # wait for the lock instead of failing with "database is locked".
+    # wait for the lock instead of failing with "database is locked". Past 5 s the store keeps its updates and
+    # retries, and a web request answers 503, rather than either waiting much longer.
     DATABASES["default"]["OPTIONS"] = {
-        "timeout": 20,
+        "timeout": 5,
         "transaction_mode": "IMMEDIATE",
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
     }
     # A file (not SQLite's in-memory default) so server subprocesses started by tests share it; one per test run.
     DATABASES["default"].setdefault("TEST", {})["NAME"] = str(BASE_DIR / f".test-db-{os.getpid()}.sqlite3")
@@ -205,6 +207,14 @@ COLLAB = {
     "AUTO_VERSION_MINUTES": env_number("COLLAB_AUTO_VERSION_MINUTES", 10.0),
     "MAX_IMPORT_BYTES": int(env_number("COLLAB_MAX_IMPORT_BYTES", 2 * 1024 * 1024)),
     "MAX_TITLE_LENGTH": 200,
+    "MAX_NESTING_DEPTH": int(env_number("COLLAB_MAX_NESTING_DEPTH", 256)),
+    "MAX_UPDATE_STRUCTS": int(env_number("COLLAB_MAX_UPDATE_STRUCTS", 100_000)),
+    "MAX_PENDING_BYTES": int(env_number("COLLAB_MAX_PENDING_BYTES", 1024 * 1024)),
+    "STORE_BUFFER_DOCUMENT_BYTES": int(env_number("COLLAB_STORE_BUFFER_DOCUMENT_BYTES", 8 * 1024 * 1024)),
+    "STORE_BUFFER_BYTES": int(env_number("COLLAB_STORE_BUFFER_BYTES", 64 * 1024 * 1024)),
+    "STORE_RETRY_MAX_SECONDS": env_number("COLLAB_STORE_RETRY_MAX_SECONDS", 5.0),
+    "SHUTDOWN_WAIT_SECONDS": env_number("COLLAB_SHUTDOWN_WAIT_SECONDS", 10.0),
+    "SPILL_DIR": os.environ.get("COLLAB_SPILL_DIR") or str(BASE_DIR / "var" / "spill"),
 }
 
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")

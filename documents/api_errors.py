@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
-from .exceptions import CollabError, DocumentNotFound
+from .exceptions import DATABASE_ERRORS, RETRY_AFTER_SECONDS, CollabError, DocumentNotFound
 
 logger = logging.getLogger("documents.api")
 
@@ -35,6 +35,10 @@ def _translate(exc: Exception) -> Exception:
     if isinstance(exc, exceptions.UnsupportedMediaType):
         # The contract reports every unusable request body as a 400 with a JSON explanation.
         return exceptions.ParseError(f"{exc.detail} Send a JSON body with Content-Type: application/json.")
+    if isinstance(exc, DATABASE_ERRORS):
+        translated = exceptions.APIException("The database is unavailable; try again shortly.")
+        translated.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+        return translated
     if isinstance(exc, RequestDataTooBig):
         translated = exceptions.APIException("The request body is too large.")
         translated.status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
@@ -60,7 +64,8 @@ def _who(request: Any) -> str:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's handler, extended to our exceptions, 415 -> 400, oversized bodies, and JSON 500s outside DEBUG."""
+    """DRF's handler, extended to our exceptions, 415 -> 400, oversized bodies, 503 with Retry-After while the
+    database is unavailable, and JSON 500s outside DEBUG."""
     response = drf_exception_handler(_translate(exc), context)
     request = context.get("request")
     if response is None:
@@ -71,6 +76,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response({"detail": "Internal server error."}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
     if request is not None and 400 <= response.status_code < 500:
         log_client_error(request, response.status_code, response.data)
+    if response.status_code == status.HTTP_503_SERVICE_UNAVAILABLE:
+        logger.warning("503 for %s: database unavailable (%s)", getattr(request, "path", "?"), exc)
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
 
 

@@ -29,6 +29,14 @@ class CollabConfig:
     AUTO_VERSION_MINUTES: float = 10.0  # at most one automatic version per this many minutes of activity
     MAX_IMPORT_BYTES: int = 2 * 1024 * 1024  # largest Markdown/HTML import
     MAX_TITLE_LENGTH: int = 200
+    MAX_NESTING_DEPTH: int = 256  # deepest nesting of shared types (elements in elements) a document may reach
+    MAX_UPDATE_STRUCTS: int = 100_000  # most items (structs) and deletion ranges one update may carry
+    MAX_PENDING_BYTES: int = 1024 * 1024  # per room: updates held while they wait for a missing dependency
+    STORE_BUFFER_DOCUMENT_BYTES: int = 8 * 1024 * 1024  # unwritten updates held per document before writers wait
+    STORE_BUFFER_BYTES: int = 64 * 1024 * 1024  # unwritten updates held by the process before writers wait
+    STORE_RETRY_MAX_SECONDS: float = 5.0  # longest pause between attempts to write after a failure
+    SHUTDOWN_WAIT_SECONDS: float = 10.0  # a graceful stop waits this long for the database before spilling to disk
+    SPILL_DIR: str = ""  # where a stop that cannot reach the database writes what it holds (settings: var/spill)
 
 
 @functools.cache

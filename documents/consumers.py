@@ -10,7 +10,7 @@ from channels.consumer import AsyncConsumer
 from channels.exceptions import StopConsumer
 
 from .conf import get_config
-from .exceptions import CollabError, MessageTooLarge, UnsupportedFrame
+from .exceptions import DATABASE_ERRORS, CollabError, MessageTooLarge, StoreUnavailable, UnsupportedFrame
 from .identity import display_name, user_color
 from .permissions import Action, aauthorize, allows
 from .registry import RoomRegistry, get_registry
@@ -69,14 +69,27 @@ class DocumentConsumer(AsyncConsumer):
             logger.warning("ws refused %s for %s: %s", self.scope.get("path"), _describe(self.user), type(exc).__name__)
             await self.base_send({"type": "websocket.close"})
             raise StopConsumer() from None
+        except DATABASE_ERRORS as exc:
+            await self._try_again_later("authorising", exc)
         self.user_id = self.user.pk
         self.user_name = display_name(self.user)
         self.user_color = user_color(self.user)
         self.can_write = allows(role, Action.EDIT)
         await self.base_send({"type": "websocket.accept"})
         self.registry = await get_registry()
-        self.room = await self.registry.join(document.pk, self)
+        try:
+            self.room = await self.registry.join(document.pk, self)
+        except DATABASE_ERRORS as exc:
+            await self._try_again_later("loading the document", exc)
         logger.info("ws %s joined %s as %s (%s)", self.id, document.pk, self.user_name, role)
+
+    async def _try_again_later(self, doing: str, exc: Exception) -> None:
+        """The database does not answer: close with 1013 so the client retries (accepting first, as 1013 needs)."""
+        logger.warning("ws %s closed with 1013: database unavailable while %s (%s)", self.id, doing, exc)
+        if self.room is None and self.registry is None:
+            await self.base_send({"type": "websocket.accept"})
+        await self.base_send({"type": "websocket.close", "code": StoreUnavailable.close_code})
+        raise StopConsumer() from None
 
     async def websocket_receive(self, message: dict) -> None:
         """Hand a binary frame to the room; refuse text, oversized and bad messages with their close code."""

@@ -22,10 +22,7 @@ def read_document(document: Any, func: Callable[[Doc], T]) -> T:
     live, result = with_live_doc(document.pk, func)
     if live:
         return result  # type: ignore[return-value]
-    doc: Doc[Any] = Doc()
-    for update in get_store().read_sync(document.pk):
-        doc.apply_update(update)
-    return func(doc)
+    return func(get_store().read_sync(document.pk).doc())
 
 
 def document_text(document: Any) -> str:

@@ -106,10 +106,7 @@ def _apply_stored(document: Any, change: Change) -> bytes | None:
     """Apply the change to the stored state: append it to the log, and tell room replicas in other processes."""
     from .models import Document, DocumentUpdate
 
-    doc: Doc[Any] = Doc()
-    for stored in get_store().read_sync(document.pk):
-        doc.apply_update(stored)
-    update = change(doc)
+    update = change(get_store().read_sync(document.pk).doc())
     if update is None:
         return None
     if document.size_bytes + len(update) > get_config().MAX_DOCUMENT_BYTES:

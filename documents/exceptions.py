@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+from django.db import InterfaceError, OperationalError
+
+# What the database raises while it is locked, down, restarting or failing over: the store retries, web requests
+# answer 503 with Retry-After, sockets close with 1013.
+DATABASE_ERRORS = (OperationalError, InterfaceError)
+RETRY_AFTER_SECONDS = 5
+
 
 class CollabError(Exception):
     """Base class of every error the documents app raises on purpose."""
@@ -46,6 +53,19 @@ class RateLimited(CollabError):
     """A connection sends updates or awareness faster than its allowance (a policy violation)."""
 
     close_code = 1008
+
+
+class UpdateTooComplex(CollabError):
+    """An update exceeds a structural budget (nesting depth, structs per update, pending updates held)."""
+
+    close_code = 1008
+
+
+class StoreUnavailable(CollabError):
+    """The store cannot currently keep more edits (the database is down and its buffer is full): try again later."""
+
+    http_status = 503
+    close_code = 1013
 
 
 class DocumentTooLarge(CollabError):

@@ -21,7 +21,7 @@ from .permissions import Action, aauthorize, allows
 from .protocol import EMPTY_UPDATE
 from .replication import PeerLink, missing_from
 from .rooms import Connection, Room
-from .store import DocumentStore, get_store
+from .store import DocumentStore, get_store, spill_dir
 
 logger = logging.getLogger("documents.registry")
 
@@ -95,10 +95,10 @@ class RoomRegistry:
 
     async def _load(self, document_id: uuid.UUID) -> Room:
         try:
-            updates = await self.store.load(document_id)
+            rows = await self.store.load(document_id)
             replicate = self.peers is not None and self.peers.replicate
             room = Room(document_id, self.store, self.peers if replicate else None)
-            room.load(updates)
+            room.load(rows)
             self.rooms[document_id] = room
             if self.peers is not None:
                 await self.peers.subscribe(document_id, lambda event: self._on_peer_event(room, event))
@@ -119,8 +119,12 @@ class RoomRegistry:
 
     async def _unload(self, room: Room) -> None:
         try:
-            await self.store.flush()
-            await self.store.compact(room.document_id)
+            try:
+                await self.store.flush()
+                await self.store.compact(room.document_id)
+            except Exception as exc:
+                # The store keeps the room's updates and retries; the next load reads them from its buffer.
+                logger.warning("room %s unloaded while the store is failing (%s)", room.document_id, exc)
             if self.peers is not None:
                 await self.peers.unsubscribe(room.document_id)
             for callback in self.on_unload:
@@ -200,9 +204,10 @@ class RoomRegistry:
                         logger.exception("housekeeping of %s failed", room.document_id)
 
     async def shutdown(self) -> None:
-        """Flush every buffered update (graceful stop: SIGTERM or SIGINT through daphne)."""
-        await self.store.flush()
-        logger.info("flushed %d open rooms before shutdown", len(self.rooms))
+        """Write every buffered update (graceful stop: SIGTERM or SIGINT through daphne), waiting a bounded time
+        for the database and spilling to local disk what it still cannot take."""
+        await self.store.close(get_config().SHUTDOWN_WAIT_SECONDS, spill_dir())
+        logger.info("flushed the updates of %d open rooms before shutdown", len(self.rooms))
 
 
 _registry: RoomRegistry | None = None

@@ -14,10 +14,10 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
-from pycrdt import Awareness, Doc, get_update, merge_updates
+from pycrdt import Awareness, Doc
 
 from .conf import get_config
-from .exceptions import DocumentTooLarge, ProtocolError, RateLimited
+from .exceptions import DocumentTooLarge, ProtocolError, RateLimited, StoreUnavailable, UpdateTooComplex
 from .protocol import (
     EMPTY_UPDATE,
     AwarenessMessage,
@@ -34,7 +34,9 @@ from .protocol import (
     parse_awareness_update,
 )
 from .ratelimit import TokenBucket
-from .store import DocumentStore, has_items, pack_updates
+from .store import DocumentStore, StoredRows
+from .update_reader import ID, TYPE, UpdateStructure, read_update, type_depths
+from .updates import LiveDoc, type_depths_of
 
 logger = logging.getLogger("documents.rooms")
 # Keep the in-memory history short: every so many updates it is merged into size-bounded pieces.
@@ -91,12 +93,14 @@ class Room:
 
     Attributes:
         document_id: the document's primary key.
-        doc: the authoritative in-memory Yjs document.
+        live: the authoritative in-memory Yjs document (``live.doc``), which integrates every update whole or
+            not at all, holds updates that wait for a missing dependency, and keeps the history of what it
+            integrated (sent to a joining client in pieces when one sync message would exceed the transport's
+            size limit).
         awareness: presence states of every client (local and in peer processes).
         members: local connections and what they control.
         awareness_owners: which local member controls each awareness client id (nobody else may change it).
-        history: the stored updates plus every update applied since, merged into size-bounded pieces; sent to a
-            joining client in pieces when one sync message would exceed the transport's size limit.
+        type_depth: the nesting depth of each shared type created while the room is open, by item ID.
         size: bytes of Yjs state held (an upper bound: updates applied since the last measure are added up),
             checked against the document size cap.
         closed: set once the room starts unloading; the registry then loads a fresh room for new joiners.
@@ -106,36 +110,39 @@ class Room:
 
     def __init__(self, document_id: uuid.UUID, store: DocumentStore, peers: Peers | None) -> None:
         self.document_id = document_id
-        self.doc: Doc[Any] = Doc()
-        self.awareness = Awareness(self.doc)
+        self.live = LiveDoc(HISTORY_PACK_EVERY, get_config().SEGMENT_BYTES)
+        # Awareness only uses its Doc for the local client id; the server shows no presence of its own.
+        self.awareness = Awareness(self.live.doc)
         # The server shows no presence of its own (as the reference server).
         self.awareness.set_local_state(None)
         self.members: dict[Connection, Member] = {}
         self.awareness_owners: dict[int, Member] = {}
-        self.history: list[bytes] = []
-        self._unpacked = 0
+        self.type_depth: dict[ID, int] = {}
+        self._loaded_depth: int | None = None
         self.size = 0
         self.closed = False
         self.versioned_state = b""
         self.versioned_at = 0.0
         self._store = store
         self._peers = peers
-        self._captured: bytes | None = None
-        self.doc.observe(self._capture)
 
-    def _capture(self, event: Any) -> None:
-        self._captured = event.update
+    @property
+    def doc(self) -> Doc:
+        """The room's Doc (read it; change it only through ``change``)."""
+        return self.live.doc
+
+    @property
+    def history(self) -> list[bytes]:
+        """Everything the Doc integrated, as size-bounded pieces."""
+        return self.live.history
 
     # -- loading ------------------------------------------------------------------------------------------------
-    def load(self, updates: list[bytes]) -> None:
-        """Apply stored updates (snapshot segments then log) to the fresh doc."""
-        for start in range(0, len(updates), 500):
-            self.doc.apply_update(merge_updates(*updates[start : start + 500]))
-        self.history = pack_updates(updates, get_config().SEGMENT_BYTES) if updates else []
+    def load(self, rows: StoredRows) -> None:
+        """Integrate the document's stored rows (snapshot segments, then the log) into the fresh Doc."""
+        self.live.load(rows.segments, rows.log)
         self.size = sum(map(len, self.history))
         self.versioned_state = self.doc.get_state()
         self.versioned_at = time.monotonic()
-        self._captured = None
 
     # -- connections ----------------------------------------------------------------------------------------------
     async def join(self, connection: Connection) -> None:
@@ -219,63 +226,79 @@ class Room:
     async def change(self, update: bytes, origin: Connection | None = None) -> bytes | None:
         """Apply an edit made in this process, by a connection or by server code (``origin`` None).
 
-        The edit must fit the size cap; what it changed is stored, published to peer processes and sent to every
-        local connection but its origin.
+        The edit must be well formed, within the structural budgets and the size cap, and the store must be able
+        to keep it; it then integrates whole (or, when it waits for a missing dependency, is held and stored as it
+        is). What changed is stored, published to peer processes and sent to every local connection but its
+        origin; held updates it unblocks are sent to everyone.
 
         Returns:
-            The update applied, or None when it changed nothing.
+            The normalised update of what changed, or None when nothing did (yet).
 
         Raises:
+            ProtocolError: the update is corrupt (the room is exactly as it was).
+            UpdateTooComplex: the update is over a structural budget (nesting depth, structs, held bytes).
             DocumentTooLarge: the edit would grow the document past its size cap (nothing was applied).
-            ProtocolError: the update is corrupt (nothing was applied).
+            StoreUnavailable: the store cannot keep more edits now (nothing was applied).
         """
+        structure = self.check(update)
         if self._over_size_cap(update):
             raise DocumentTooLarge(f"document {self.document_id} is at its size cap")
-        applied = self.apply(update)
-        if applied is None:
+        if not self._store.can_accept(self.document_id, len(update)):
+            raise StoreUnavailable(f"the store cannot keep more edits of {self.document_id} now")
+        expected = self.live.state_after(structure)
+        if expected is None:
+            self._hold(update, structure)
+            self._store.append(self.document_id, update)
+            if self._peers is not None:
+                self._peers.publish_update(self.document_id, update)
             return None
-        self._store.append(self.document_id, applied)
-        if self._peers is not None:
-            self._peers.publish_update(self.document_id, applied)
-        await self._broadcast(encode_update(applied), exclude=origin)
-        return applied
+        changed = self.live.integrate(update, structure, expected)
+        if changed is None:
+            return None
+        unblocked = self.live.retry_held() if self.live.held else []
+        for applied in (changed, *unblocked):
+            self.size += len(applied)
+            self._store.append(self.document_id, applied)
+            if self._peers is not None:
+                self._peers.publish_update(self.document_id, applied)
+        await self._broadcast(encode_update(changed), exclude=origin)
+        for applied in unblocked:
+            await self._broadcast(encode_update(applied), exclude=None)
+        return changed
 
-    def apply(self, update: bytes) -> bytes | None:
-        """Apply an update; return what to broadcast and store, or None when it changed nothing.
+    def check(self, update: bytes) -> UpdateStructure:
+        """Decode an update strictly and hold it to the structural budgets, before anything applies it.
 
-        That is the normalized update the Doc emitted, or the raw update when (part of) it waits for a missing
-        dependency: the Doc then emits nothing, yet the update must be kept so it integrates later, after a restart
-        too.
+        Raises:
+            ProtocolError: malformed.
+            UpdateTooComplex: more structs than allowed, or nesting deeper than the document may go.
         """
-        self._captured = None
-        try:
-            self.doc.apply_update(update)
-        except BaseException as exc:
-            if not is_decode_failure(exc):
-                raise
-            raise ProtocolError(f"corrupt update: {exc}") from exc
-        applied, self._captured = self._captured, None
-        if applied is None and self._is_ahead_of_doc(update):
-            applied = update
-        if applied is not None:
-            self._remember(applied)
-        return applied
+        config = get_config()
+        structure = read_update(update, max_structs=config.MAX_UPDATE_STRUCTS)
+        if any(struct.kind == TYPE for struct in structure.structs):
+            depths = type_depths(structure, self.type_depth, self._depth_of_unknown_parents())
+            deepest = max(depths.values(), default=0)
+            if deepest > config.MAX_NESTING_DEPTH:
+                raise UpdateTooComplex(f"nesting depth {deepest} is over {config.MAX_NESTING_DEPTH}")
+            self.type_depth.update(depths)
+        return structure
 
-    def _is_ahead_of_doc(self, update: bytes) -> bool:
-        return has_items(get_update(update, self.doc.get_state()))
+    def _depth_of_unknown_parents(self) -> int:
+        """The depth assumed for a parent type the room knows nothing of (one deleted and collected before it
+        loaded): the deepest type the Doc holds. The first call reads every type's depth from the Doc's state."""
+        if self._loaded_depth is None:
+            depths = type_depths_of(self.doc)
+            for item, depth in depths.items():
+                self.type_depth.setdefault(item, depth)
+            self._loaded_depth = max(depths.values(), default=0)
+        return self._loaded_depth
 
-    def _remember(self, update: bytes) -> None:
-        self.history.append(update)
-        self.size += len(update)
-        self._unpacked += 1
-        if self._unpacked < HISTORY_PACK_EVERY:
-            return
-        # Merge only the recent updates; the whole history is merged again only when its pieces pile up.
-        limit = get_config().SEGMENT_BYTES
-        self.history[-self._unpacked :] = pack_updates(self.history[-self._unpacked :], limit)
-        self._unpacked = 0
-        if len(self.history) > HISTORY_PACK_EVERY:
-            self.history = pack_updates(self.history, limit)
+    def _hold(self, update: bytes, structure: UpdateStructure) -> None:
+        limit = get_config().MAX_PENDING_BYTES
+        if self.live.held_bytes + len(update) > limit:
+            raise UpdateTooComplex(f"more than {limit} bytes of updates wait for missing dependencies")
+        self.live.hold(update, structure)
+        logger.info("holding an update for %s until its dependencies arrive", self.document_id)
 
     def _over_size_cap(self, update: bytes) -> bool:
         """Whether applying ``update`` would pass the size cap; measured on the Doc when the running sum says so.
@@ -334,11 +357,20 @@ class Room:
     async def receive_peer_update(self, update: bytes) -> None:
         """Apply an update another process received; fan it out locally, but neither store nor re-publish it."""
         try:
-            applied = self.apply(update)
-        except ProtocolError:
-            logger.error("peer sent a corrupt update for %s", self.document_id)
+            structure = self.check(update)
+            if not self.live.is_ready(structure):
+                self._hold(update, structure)
+                return
+            changed = self.live.integrate(update, structure)
+        except (ProtocolError, UpdateTooComplex) as exc:
+            logger.error("peer sent an update for %s that was refused: %s", self.document_id, exc)
             return
-        if applied is not None:
+        if changed is None:
+            return
+        self.size += len(changed)
+        await self._broadcast(encode_update(changed), exclude=None)
+        for applied in self.live.retry_held() if self.live.held else []:
+            self.size += len(applied)
             await self._broadcast(encode_update(applied), exclude=None)
 
     async def receive_peer_awareness(self, payload: bytes) -> None:

@@ -8,19 +8,23 @@ blocks the event loop. ``DjangoDocumentStore`` is the real store; ``MemoryDocume
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
-from pycrdt import Doc, get_update, merge_updates
+from pycrdt import Doc
 
 from .conf import get_config
-from .protocol import encode_state_vector, read_state_vector
+from .spill import SpillFile, read_spill_files
+from .updates import compact_rows, load_doc
 
 logger = logging.getLogger("documents.store")
 T = TypeVar("T")
@@ -34,141 +38,109 @@ class LogStats:
     bytes: int = 0
 
 
-def pack_updates(updates: list[bytes], limit: int) -> list[bytes]:
-    """Merge consecutive updates into as few pieces as possible, each at most ``limit`` bytes when it can be.
+@dataclass
+class StoredRows:
+    """A document's stored rows: snapshot segments (the server's encoding of an integrated state), then the log."""
 
-    Merging (not re-encoding through a Doc) keeps updates that still wait for a missing dependency. A piece that is
-    already over the limit on its own stays as it is.
-    """
-    pieces: list[bytes] = []
-    batch: list[bytes] = []
-    batch_bytes = 0
-    for update in updates:
-        if batch and batch_bytes + len(update) > limit:
-            pieces.append(_merge(batch))
-            batch, batch_bytes = [], 0
-        batch.append(update)
-        batch_bytes += len(update)
-    if batch:
-        pieces.append(_merge(batch))
-    return pieces
+    segments: list[bytes] = field(default_factory=list)
+    log: list[bytes] = field(default_factory=list)
 
-
-def _merge(updates: list[bytes]) -> bytes:
-    return updates[0] if len(updates) == 1 else merge_updates(*updates)
-
-
-def compact_updates(updates: list[bytes], limit: int) -> list[bytes]:
-    """Compact a document's stored updates into snapshot segments, each at most ``limit`` bytes when possible.
-
-    The updates are applied to a Doc and its state re-encoded, which drops deleted content and squashes runs of
-    typing. Re-encoding drops updates still waiting for a missing dependency, so those are kept as they are, after
-    the encoded state. When even one client's share of the state exceeds the limit, the updates are merged instead.
-    """
-    if not updates:
-        return []
-    doc = build_doc(updates)
-    pending = unintegrated(doc, updates)
-    pieces = encode_in_pieces(doc, limit)
-    if pieces is None:
-        return pack_updates(updates, limit)
-    return pieces + pending
-
-
-def build_doc(updates: list[bytes], batch: int = 500) -> Doc:
-    """A Doc holding ``updates``; applied in merged batches, since applying many small updates one by one is slow."""
-    doc: Doc[Any] = Doc()
-    for start in range(0, len(updates), batch):
-        doc.apply_update(_merge(updates[start : start + batch]))
-    return doc
-
-
-def encode_in_pieces(doc: Doc, limit: int) -> list[bytes] | None:
-    """The Doc's whole state as updates of at most ``limit`` bytes: one, or one per client merged up to the limit.
-
-    Returns None when one client's share alone exceeds the limit.
-    """
-    full = doc.get_update()
-    if len(full) <= limit:
-        return [full]
-    state = read_state_vector(doc.get_state())
-    pieces = []
-    for client in state:
-        # Diffing against a state vector that holds every other client at its full clock leaves only this
-        # client's items (and the delete set).
-        others = {other: clock for other, clock in state.items() if other != client}
-        piece = doc.get_update(encode_state_vector(others))
-        if len(piece) > limit:
-            return None
-        pieces.append(piece)
-    return pack_updates(pieces, limit)
-
-
-def unintegrated(doc: Doc, updates: list[bytes], batch: int = 500) -> list[bytes]:
-    """The items of ``updates`` that ``doc`` holds only as pending (waiting for a missing dependency).
-
-    For each merged batch, the diff against the Doc's state vector holds exactly the items the Doc did not
-    integrate; a diff without items (only a delete set, already applied) is dropped.
-    """
-    state = doc.get_state()
-    pending = []
-    for start in range(0, len(updates), batch):
-        diff = get_update(_merge(updates[start : start + batch]), state)
-        if has_items(diff):
-            pending.append(diff)
-    return pending
-
-
-def has_items(update: bytes) -> bool:
-    """Whether a (v1) update carries items; it starts with the number of clients whose items it holds."""
-    return update[:1] != b"\x00"
+    def doc(self) -> Doc:
+        """The Doc these rows hold, integrated by the rooms' rule."""
+        return load_doc(self.segments, self.log).doc
 
 
 class DocumentStore:
     """Buffered, group-committed storage of document updates; subclasses supply the synchronous storage calls.
 
+    A write that fails (database locked, down or failing over) keeps its updates at the front of the buffer and
+    is retried with backoff; nothing accepted is dropped. The buffer is bounded per document and per process: past
+    the bound ``can_accept`` says no and rooms refuse edits (writers are closed with 1013) instead of accepting
+    what could not be kept. A graceful stop that cannot reach the database writes the buffer to a spill file,
+    which the next start replays before it serves.
+
     Attributes:
         _buffer: updates accepted but not yet committed, per document, in arrival order.
+        _buffered_bytes: the size of each document's buffered updates; ``buffered_bytes`` is their sum.
         _stats: the size of each loaded document's stored log, to decide when to compact.
         _executor: the single writer thread all storage calls run on, in submission order.
-        _flusher: the task committing the buffer every flush window.
+        _flusher: the task committing the buffer every flush window (and retrying after failures).
+        failing_since: ``time.monotonic()`` of the first failed write of the current outage, or None.
+        _spill_paths: spill files whose updates are in the buffer; deleted once they are committed.
     """
 
     def __init__(self) -> None:
-        self._buffer: dict[uuid.UUID, list[bytes]] = defaultdict(list)
+        self._buffer: dict[uuid.UUID, list[bytes]] = {}
+        self._buffered_bytes: dict[uuid.UUID, int] = defaultdict(int)
+        self.buffered_bytes = 0
         self._stats: dict[uuid.UUID, LogStats] = defaultdict(LogStats)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="document-store")
         self._flusher: asyncio.Task[None] | None = None
         self._flush_lock: asyncio.Lock | None = None
+        self.failing_since: float | None = None
+        self._failed_attempts = 0
+        self._spill_paths: list[Path] = []
 
     # -- interface used by rooms --------------------------------------------------------------------------------
-    async def load(self, document_id: uuid.UUID) -> list[bytes]:
-        """The document's stored updates (snapshot segments, then the log), compacting first if the log is long."""
-        await self.flush()
-        updates, stats = await self._run(self._load_sync, document_id)
+    async def load(self, document_id: uuid.UUID) -> StoredRows:
+        """The document's stored rows plus its still-buffered updates, compacting first if the log is long.
+
+        Raises:
+            Exception: the database cannot be read (the caller refuses the connection with 1013).
+        """
+        with contextlib.suppress(Exception):  # a failing flush is logged and retried by the flusher
+            await self.flush()
+        rows, stats = await self._run(self._load_sync, document_id)
         config = get_config()
         if stats.count > config.COMPACT_LOG_COUNT or stats.bytes > config.COMPACT_LOG_BYTES:
-            await self._run(self._compact_sync, document_id)
-            updates, stats = await self._run(self._load_sync, document_id)
+            with contextlib.suppress(Exception):
+                await self.compact(document_id)
+                rows, stats = await self._run(self._load_sync, document_id)
         self._stats[document_id] = stats
-        return updates
+        # Updates not yet written (the database was failing) still belong to the document.
+        rows.log.extend(self._buffer.get(document_id, ()))
+        return rows
+
+    def can_accept(self, document_id: uuid.UUID, size: int) -> bool:
+        """Whether the buffer has room for ``size`` more bytes of this document's updates."""
+        config = get_config()
+        return (
+            self._buffered_bytes[document_id] + size <= config.STORE_BUFFER_DOCUMENT_BYTES
+            and self.buffered_bytes + size <= config.STORE_BUFFER_BYTES
+        )
 
     def append(self, document_id: uuid.UUID, update: bytes) -> None:
         """Queue an update for the next group commit (within the flush window)."""
-        self._buffer[document_id].append(update)
+        self._buffer.setdefault(document_id, []).append(update)
+        self._buffered_bytes[document_id] += len(update)
+        self.buffered_bytes += len(update)
         self._ensure_flusher()
 
     async def flush(self) -> None:
-        """Commit every buffered update now, then compact the documents whose log grew past its threshold."""
+        """Commit every buffered update now, then compact the documents whose log grew past its threshold.
+
+        Raises:
+            Exception: the write failed; every update stays buffered, in order, for the next attempt.
+        """
         if self._flush_lock is None:
             self._flush_lock = asyncio.Lock()
         async with self._flush_lock:
             if not self._buffer:
                 return
-            batch, self._buffer = dict(self._buffer), defaultdict(list)
-            await self._run(self._write_sync, batch)
-            for document_id in self._over_threshold(batch):
-                await self.compact(document_id)
+            # A copy, not a swap: the buffer keeps everything until the database has it.
+            batch = {document_id: list(updates) for document_id, updates in self._buffer.items()}
+            try:
+                await self._run(self._write_sync, batch)
+            except Exception as exc:
+                self._note_failure(exc)
+                raise
+            self._drop_written(batch)
+            self._note_success(sum(map(len, batch.values())))
+            for document_id in list(self._over_threshold(batch)):
+                try:
+                    await self.compact(document_id)
+                except Exception:
+                    logger.exception("compacting %s failed; the log stays as it is", document_id)
 
     async def compact(self, document_id: uuid.UUID) -> None:
         """Fold the document's log into its snapshot segments."""
@@ -179,11 +151,93 @@ class DocumentStore:
         """Drop the in-memory bookkeeping of a document whose room unloaded (after its final flush)."""
         self._stats.pop(document_id, None)
 
-    def read_sync(self, document_id: uuid.UUID) -> list[bytes]:
-        """The stored updates, read on the calling thread (for synchronous views when no room is open)."""
-        return self._read_rows(document_id)[0]
+    def read_sync(self, document_id: uuid.UUID) -> StoredRows:
+        """The stored rows and still-buffered updates, read on the calling thread (synchronous views, no room)."""
+        rows = self._read_rows(document_id)[0]
+        rows.log.extend(list(self._buffer.get(document_id, ())))
+        return rows
+
+    def write_buffer_sync(self) -> None:
+        """Commit the buffer on the calling thread (at start, before any event loop runs: replayed spill files)."""
+        batch = {document_id: list(updates) for document_id, updates in self._buffer.items()}
+        if batch:
+            self._write_sync(batch)
+            self._drop_written(batch)
+
+    async def close(self, wait_seconds: float, spill_dir: Path | None) -> None:
+        """Write everything buffered before the process stops: wait up to ``wait_seconds`` for the database,
+        then write what is left to a spill file in ``spill_dir`` for the next start to replay."""
+        deadline = time.monotonic() + wait_seconds
+        while self._buffer:
+            try:
+                await self.flush()
+            except Exception:
+                if time.monotonic() >= deadline:
+                    break
+                await asyncio.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+        if self._buffer and spill_dir is not None:
+            path = SpillFile.write(spill_dir, self._buffer)
+            count = sum(map(len, self._buffer.values()))
+            logger.error("database unavailable at shutdown: %d updates spilled to %s for the next start", count, path)
+
+    def recover_spill(self, spill_dir: Path) -> int:
+        """Put the updates of earlier spill files at the front of the buffer; returns how many there were.
+
+        They are written by the next flush (a room's load flushes first), and the files deleted once written.
+        """
+        recovered = 0
+        for path, updates in read_spill_files(spill_dir):
+            for document_id, items in updates.items():
+                self._buffer[document_id] = [*items, *self._buffer.get(document_id, [])]
+                size = sum(map(len, items))
+                self._buffered_bytes[document_id] += size
+                self.buffered_bytes += size
+                recovered += len(items)
+            self._spill_paths.append(path)
+            logger.warning("replaying %s: %d documents", path, len(updates))
+        return recovered
 
     # -- internals -----------------------------------------------------------------------------------------------
+    def _drop_written(self, batch: dict[uuid.UUID, list[bytes]]) -> None:
+        """Remove a committed batch from the front of the buffer (updates appended meanwhile stay)."""
+        for document_id, written in batch.items():
+            remaining = self._buffer.get(document_id, [])
+            del remaining[: len(written)]
+            size = sum(map(len, written))
+            self._buffered_bytes[document_id] -= size
+            self.buffered_bytes -= size
+            if not remaining:
+                self._buffer.pop(document_id, None)
+                self._buffered_bytes.pop(document_id, None)
+        for path in self._spill_paths:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        self._spill_paths = []
+
+    def _note_failure(self, exc: Exception) -> None:
+        self._failed_attempts += 1
+        if self.failing_since is None:
+            self.failing_since = time.monotonic()
+            logger.error(
+                "store writes failing (%s: %s); %d bytes of updates held in memory, retrying",
+                type(exc).__name__,
+                exc,
+                self.buffered_bytes,
+            )
+        else:
+            logger.debug("store write attempt %d failed: %s", self._failed_attempts, exc)
+
+    def _note_success(self, written: int) -> None:
+        if self.failing_since is not None:
+            logger.warning(
+                "store writes recovered after %.1f s and %d failed attempts; %d updates written",
+                time.monotonic() - self.failing_since,
+                self._failed_attempts,
+                written,
+            )
+        self.failing_since = None
+        self._failed_attempts = 0
+
     def _over_threshold(self, batch: dict[uuid.UUID, list[bytes]]) -> Iterable[uuid.UUID]:
         config = get_config()
         for document_id, updates in batch.items():
@@ -198,23 +252,30 @@ class DocumentStore:
             self._flusher = asyncio.get_running_loop().create_task(self._flush_soon())
 
     async def _flush_soon(self) -> None:
-        await asyncio.sleep(get_config().FLUSH_INTERVAL)
+        """Commit every flush window while there is something to write; after a failure, back off (doubling)."""
+        config = get_config()
+        delay = config.FLUSH_INTERVAL
         try:
-            await self.flush()
-        except Exception:
-            logger.exception("flush failed; updates stay buffered for the next attempt")
+            while True:
+                await asyncio.sleep(delay)
+                try:
+                    await self.flush()
+                except Exception:
+                    delay = min(max(delay * 2, config.FLUSH_INTERVAL), config.STORE_RETRY_MAX_SECONDS)
+                    continue
+                if not self._buffer:
+                    return
+                delay = config.FLUSH_INTERVAL
         finally:
             self._flusher = None
-            if self._buffer:
-                self._ensure_flusher()
 
     async def _run(self, func: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
 
-    def _load_sync(self, document_id: uuid.UUID) -> tuple[list[bytes], LogStats]:
+    def _load_sync(self, document_id: uuid.UUID) -> tuple[StoredRows, LogStats]:
         return self._read_rows(document_id)
 
-    def _read_rows(self, document_id: uuid.UUID) -> tuple[list[bytes], LogStats]:
+    def _read_rows(self, document_id: uuid.UUID) -> tuple[StoredRows, LogStats]:
         raise NotImplementedError
 
     def _write_sync(self, batch: dict[uuid.UUID, list[bytes]]) -> None:
@@ -225,35 +286,47 @@ class DocumentStore:
 
 
 class MemoryDocumentStore(DocumentStore):
-    """Keeps documents in process memory; for tests of rooms without a database."""
+    """Keeps documents in process memory; for tests of rooms without a database.
+
+    Attributes:
+        unavailable: when set, every storage call raises it (an outage, for tests of the buffer).
+    """
 
     def __init__(self) -> None:
         super().__init__()
         self.segments: dict[uuid.UUID, list[bytes]] = defaultdict(list)
         self.log: dict[uuid.UUID, list[bytes]] = defaultdict(list)
+        self.unavailable: Exception | None = None
 
-    def _read_rows(self, document_id: uuid.UUID) -> tuple[list[bytes], LogStats]:
+    def _check_available(self) -> None:
+        if self.unavailable is not None:
+            raise self.unavailable
+
+    def _read_rows(self, document_id: uuid.UUID) -> tuple[StoredRows, LogStats]:
+        self._check_available()
         log = list(self.log[document_id])
-        return [*self.segments[document_id], *log], LogStats(len(log), sum(map(len, log)))
+        return StoredRows(list(self.segments[document_id]), log), LogStats(len(log), sum(map(len, log)))
 
     def _write_sync(self, batch: dict[uuid.UUID, list[bytes]]) -> None:
+        self._check_available()
         for document_id, updates in batch.items():
             self.log[document_id].extend(updates)
 
     def _compact_sync(self, document_id: uuid.UUID) -> None:
-        updates = [*self.segments[document_id], *self.log[document_id]]
-        self.segments[document_id] = compact_updates(updates, get_config().SEGMENT_BYTES)
-        self.log[document_id] = []
+        self._check_available()
+        compacted = compact_rows(self.segments[document_id], self.log[document_id], get_config().SEGMENT_BYTES)
+        self.segments[document_id] = compacted.segments
+        self.log[document_id] = compacted.held
 
 
 class DjangoDocumentStore(DocumentStore):
     """Stores documents in the database through the ORM, on the store's writer thread."""
 
-    def _load_sync(self, document_id: uuid.UUID) -> tuple[list[bytes], LogStats]:
+    def _load_sync(self, document_id: uuid.UUID) -> tuple[StoredRows, LogStats]:
         with _database_connection():
             return self._read_rows(document_id)
 
-    def _read_rows(self, document_id: uuid.UUID) -> tuple[list[bytes], LogStats]:
+    def _read_rows(self, document_id: uuid.UUID) -> tuple[StoredRows, LogStats]:
         from .models import DocumentUpdate, SnapshotSegment
 
         # The log is read before the segments: a compaction in between then shows its updates twice (harmless,
@@ -261,8 +334,8 @@ class DjangoDocumentStore(DocumentStore):
         log = DocumentUpdate.objects.filter(document_id=document_id).order_by("id").values_list("data", flat=True)
         log_updates = [bytes(data) for data in log]
         segments = SnapshotSegment.objects.filter(document_id=document_id).values_list("data", flat=True)
-        updates = [bytes(data) for data in segments] + log_updates
-        return updates, LogStats(len(log_updates), sum(map(len, log_updates)))
+        rows = StoredRows([bytes(data) for data in segments], log_updates)
+        return rows, LogStats(len(log_updates), sum(map(len, log_updates)))
 
     def _write_sync(self, batch: dict[uuid.UUID, list[bytes]]) -> None:
         from django.db import connection, transaction
@@ -303,8 +376,10 @@ class DjangoDocumentStore(DocumentStore):
             log = list(DocumentUpdate.objects.filter(document_id=document_id).order_by("id").values_list("id", "data"))
             if not log:
                 return 0
-            updates = [bytes(data) for data in segments] + [bytes(data) for _, data in log]
-            pieces = compact_updates(updates, get_config().SEGMENT_BYTES)
+            compacted = compact_rows(
+                [bytes(data) for data in segments], [bytes(data) for _, data in log], get_config().SEGMENT_BYTES
+            )
+            pieces = compacted.segments
             SnapshotSegment.objects.filter(document_id=document_id).delete()
             SnapshotSegment.objects.bulk_create(
                 SnapshotSegment(document_id=document_id, position=index, data=piece)
@@ -312,6 +387,10 @@ class DjangoDocumentStore(DocumentStore):
             )
             # Only the rows read above: another process may have appended more since, and those stay in the log.
             DocumentUpdate.objects.filter(document_id=document_id, id__lte=log[-1][0]).delete()
+            # Updates still waiting for a missing dependency stay in the log, as they were.
+            DocumentUpdate.objects.bulk_create(
+                DocumentUpdate(document_id=document_id, data=row) for row in compacted.held
+            )
             Document.objects.filter(pk=document_id).update(size_bytes=sum(map(len, pieces)))
         logger.info("compacted %s: %d log updates into %d segments", document_id, len(log), len(pieces))
         return len(log)
@@ -375,8 +454,31 @@ _default_store: DocumentStore | None = None
 
 
 def get_store() -> DocumentStore:
-    """The process's store (the Django one), created on first use."""
+    """The process's store (the Django one), created on first use with the updates of earlier spill files."""
     global _default_store
     if _default_store is None:
         _default_store = DjangoDocumentStore()
+        _default_store.recover_spill(spill_dir())
     return _default_store
+
+
+def replay_spill_files() -> None:
+    """Before the process serves: write what earlier stops spilled to disk (kept buffered if the database is down)."""
+    store = get_store()
+    if not store.buffered_bytes:
+        return
+    try:
+        asyncio.get_running_loop()
+        return  # inside a running loop (tests): the first room load flushes it
+    except RuntimeError:
+        pass
+    try:
+        store.write_buffer_sync()
+        logger.warning("spilled updates written to the database")
+    except Exception as exc:
+        logger.error("spilled updates stay buffered until the database answers (%s)", exc)
+
+
+def spill_dir() -> Path:
+    """Where a stop that cannot reach the database writes what it holds."""
+    return Path(get_config().SPILL_DIR or "var/spill")

@@ -6,6 +6,8 @@ os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
 os.environ.setdefault("DEBUG", "0")
 os.environ.setdefault("COLLAB_FLUSH_INTERVAL", "0.2")
 os.environ.setdefault("COLLAB_ROOM_GRACE_SECONDS", "0.5")
+# Spill files of test servers stay out of the repository's own var/spill.
+os.environ.setdefault("COLLAB_SPILL_DIR", f"/tmp/collab-test-spill-{os.getpid()}")
 
 from collab.settings import *  # noqa: F403
 

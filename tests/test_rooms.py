@@ -106,7 +106,7 @@ async def test_corrupt_update_applies_nothing(room: Room) -> None:
     assert str(room.doc.get("t", type=Text)) == ""
 
 
-async def test_pending_update_is_kept_and_stored(room: Room) -> None:
+async def test_pending_update_is_held_then_sent_integrated(room: Room, store: MemoryDocumentStore) -> None:
     source = Doc()
     updates: list[bytes] = []
     source.observe(lambda event: updates.append(event.update))
@@ -116,10 +116,17 @@ async def test_pending_update_is_kept_and_stored(room: Room) -> None:
     a, b = FakeConnection("a"), FakeConnection("b")
     await room.join(a)
     await room.join(b)
-    await room.receive(a, encode_update(updates[1]))  # depends on the first: pending
-    assert b.updates() == [updates[1]]
+    await room.receive(a, encode_update(updates[1]))  # depends on the first: held, stored, not sent
+    assert b.updates() == []
+    await store.flush()
+    assert store.log[room.document_id] == [updates[1]]
     await room.receive(a, encode_update(updates[0]))
     assert str(room.doc.get("t", type=Text)) == "hello world"
+    # b gets both, integrated (its own Doc shows the whole text), a only the held one it did not send last
+    replica = Doc()
+    for update in b.updates():
+        replica.apply_update(update)
+    assert str(replica.get("t", type=Text)) == "hello world"
 
 
 async def test_late_joiner_sync(room: Room) -> None:

@@ -1,0 +1,331 @@
+"""Yjs update algebra: integrating updates only when they can integrate whole, building Docs, packing, compacting.
+
+yrs integrates what it can of an update whose dependencies are missing and keeps the rest "pending"; with
+crafted input that path leaves a Doc whose state vector, content and emitted update disagree. So the server never
+hands yrs an update that is not ready: ``is_ready`` checks, from the update's decoded structure, that every clock
+it builds on is already in the Doc (or in the update itself). An update that is not ready is held aside, raw, and
+retried when the Doc grows. The same rule builds a Doc from stored rows, so a room, a reload and every reader of
+storage agree on what a document holds.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from pycrdt import Doc, merge_updates
+
+from .exceptions import CollabError, ProtocolError
+from .protocol import EMPTY_UPDATE, encode_state_vector, read_state_vector
+from .update_reader import ID, UpdateStructure, read_update, type_depths
+
+logger = logging.getLogger("documents.updates")
+
+StateVector = dict[int, int]
+# Stored updates are applied in merged batches: applying many small updates one by one is slow.
+BATCH = 500
+
+
+def has_items(update: bytes) -> bool:
+    """Whether a (v1) update carries items; it starts with the number of clients whose items it holds."""
+    return update[:1] != b"\x00"
+
+
+def doc_state(doc: Doc) -> StateVector:
+    """The Doc's state vector as {client: clock}, decoded without the untrusted-input bounds (yrs wrote it)."""
+    data = doc.get_state()
+    values: list[int] = []
+    value = shift = 0
+    for byte in data:
+        value |= (byte & 0x7F) << shift
+        if byte & 0x80:
+            shift += 7
+            continue
+        values.append(value)
+        value = shift = 0
+    return dict(zip(values[1::2], values[2::2], strict=True))
+
+
+def covered_clocks(structure: UpdateStructure, state: StateVector) -> StateVector | None:
+    """The state vector after the update integrates into a Doc at ``state``, or None if it is not ready.
+
+    Ready means: each client's structs continue (or overlap) what the Doc has, with no gap; every origin, right
+    origin and parent ID points at a clock the Doc or the update holds; every deleted range is known.
+    """
+    after = dict(state)
+    for client, spans in structure.clock_ranges().items():
+        have = after.get(client, 0)
+        for start, end in spans:
+            if start > have:
+                return None
+            have = max(have, end)
+        after[client] = have
+    for struct in structure.structs:
+        for ref in (struct.origin, struct.right_origin, struct.parent_id):
+            if ref is not None and ref[1] >= after.get(ref[0], 0):
+                return None
+    for client, clock, length in structure.deletions:
+        if clock + length > after.get(client, 0):
+            return None
+    return after
+
+
+@dataclass
+class HeldUpdate:
+    """An update waiting for a dependency, with its decoded structure (so retries do not decode it again)."""
+
+    update: bytes
+    structure: UpdateStructure
+
+
+class LiveDoc:
+    """A Doc that integrates each update completely or not at all, and says exactly what changed.
+
+    Attributes:
+        doc: the Doc (replaced by a rebuilt one when yrs fails halfway through an update).
+        state: the Doc's state vector, as {client: clock}.
+        history: every update the Doc integrated, in order (its stored rows, then each change), merged into
+            size-bounded pieces now and then; the Doc is rebuilt from it after a failed apply, and a joining
+            client is sent it in pieces when the state is too large for one message.
+        held: updates waiting for a missing dependency, in arrival order.
+        held_bytes: their total size.
+        unreadable: stored rows from before the strict reader that it refuses (applied as they are).
+    """
+
+    def __init__(self, pack_every: int = 256, piece_bytes: int = 512 * 1024) -> None:
+        self.doc: Doc[Any] = Doc()
+        self.state: StateVector = {}
+        self.history: list[bytes] = []
+        self.held: list[HeldUpdate] = []
+        self.held_bytes = 0
+        self.unreadable = 0
+        self._pack_every = pack_every
+        self._piece_bytes = piece_bytes
+        self._unpacked = 0
+        self._captured: bytes | None = None
+        self._subscription = self.doc.observe(self._capture)
+
+    def _capture(self, event: Any) -> None:
+        self._captured = event.update
+
+    # -- loading --------------------------------------------------------------------------------------------------
+    def load(self, segments: Iterable[bytes], log: Iterable[bytes]) -> None:
+        """Integrate a document's stored rows: trusted snapshot segments, then the log rows that are ready.
+
+        Segments are the server's own encoding of an integrated state. Log rows are normalised changes or held
+        updates; rows from before the strict reader existed that it refuses are applied as they are (as before).
+        """
+        segments = list(segments)
+        _apply_batches(self.doc, segments)
+        self.state = doc_state(self.doc)
+        ready: list[bytes] = []
+        expected = dict(self.state)
+        for row in log:
+            try:
+                structure = read_update(row)
+            except CollabError:
+                self.unreadable += 1
+                ready.append(row)
+                continue
+            after = covered_clocks(structure, expected)
+            if after is None:
+                self.hold(row, structure)
+            else:
+                expected = after
+                ready.append(row)
+        _apply_batches(self.doc, ready)
+        self.state = doc_state(self.doc)
+        self.history = pack_updates([*segments, *ready], self._piece_bytes)
+        self._captured = None
+        self.retry_held()
+
+    # -- integrating ----------------------------------------------------------------------------------------------
+    def is_ready(self, structure: UpdateStructure) -> bool:
+        """Whether the update can integrate whole now."""
+        return covered_clocks(structure, self.state) is not None
+
+    def state_after(self, structure: UpdateStructure) -> StateVector | None:
+        """The state vector once the update integrates, or None when it is not ready."""
+        return covered_clocks(structure, self.state)
+
+    def hold(self, update: bytes, structure: UpdateStructure) -> None:
+        """Keep an update that is not ready until its dependencies arrive."""
+        self.held.append(HeldUpdate(update, structure))
+        self.held_bytes += len(update)
+
+    def integrate(self, update: bytes, structure: UpdateStructure, expected: StateVector | None = None) -> bytes | None:
+        """Apply a ready update whole; return the normalised update of what changed, or None when nothing did.
+
+        Raises:
+            ProtocolError: yrs refused the update, or its effect disagrees with its structure; the Doc is rebuilt
+                to exactly what it was before.
+        """
+        if expected is None:
+            expected = covered_clocks(structure, self.state)
+        if expected is None:
+            raise ProtocolError("update is not ready to integrate")
+        self._captured = None
+        try:
+            self.doc.apply_update(update)
+        except Exception as exc:  # pyo3 PanicException derives from BaseException only when it is a real panic
+            self._rollback()
+            raise ProtocolError(f"corrupt update: {type(exc).__name__}: {exc}") from exc
+        except BaseException as exc:
+            if type(exc).__name__ != "PanicException":
+                raise
+            self._rollback()
+            raise ProtocolError("corrupt update: yrs panicked") from exc
+        changed, self._captured = self._captured, None
+        actual = doc_state(self.doc)
+        if actual != expected or (actual != self.state and (changed is None or not has_items(changed))):
+            self._rollback()
+            raise ProtocolError("update changed the document inconsistently with its structure")
+        self.state = actual
+        if changed is None or changed == EMPTY_UPDATE:
+            return None
+        self._remember(changed)
+        return changed
+
+    def retry_held(self) -> list[bytes]:
+        """Integrate every held update that has become ready, repeatedly; return what they changed, in order.
+
+        One that yrs refuses is dropped (the same happens wherever the stored rows are loaded).
+        """
+        changes: list[bytes] = []
+        progress = True
+        while progress and self.held:
+            progress = False
+            for item in list(self.held):
+                if not self.is_ready(item.structure):
+                    continue
+                self.held.remove(item)
+                self.held_bytes -= len(item.update)
+                progress = True
+                try:
+                    changed = self.integrate(item.update, item.structure)
+                except ProtocolError as exc:
+                    logger.warning("dropped a held update that does not integrate: %s", exc)
+                    continue
+                if changed is not None:
+                    changes.append(changed)
+        return changes
+
+    # -- internals ------------------------------------------------------------------------------------------------
+    def _rollback(self) -> None:
+        """Replace the Doc by one rebuilt from the history: exactly the state before the failed update."""
+        self.doc.unobserve(self._subscription)
+        self.doc = Doc()
+        _apply_batches(self.doc, self.history)
+        self._subscription = self.doc.observe(self._capture)
+        self._captured = None
+        self.state = doc_state(self.doc)
+
+    def _remember(self, update: bytes) -> None:
+        self.history.append(update)
+        self._unpacked += 1
+        if self._unpacked < self._pack_every:
+            return
+        # Merge only the recent updates; the whole history is merged again only when its pieces pile up.
+        self.history[-self._unpacked :] = pack_updates(self.history[-self._unpacked :], self._piece_bytes)
+        self._unpacked = 0
+        if len(self.history) > self._pack_every:
+            self.history = pack_updates(self.history, self._piece_bytes)
+
+
+def load_doc(segments: Iterable[bytes], log: Iterable[bytes]) -> LiveDoc:
+    """A LiveDoc holding a document's stored rows: what "the stored rows applied to an empty Doc" means here."""
+    live = LiveDoc()
+    live.load(segments, log)
+    return live
+
+
+def build_doc(updates: list[bytes]) -> Doc:
+    """A Doc holding ``updates`` (rows in order, none trusted as a snapshot), integrated by the rooms' rule."""
+    return load_doc([], updates).doc
+
+
+def _apply_batches(doc: Doc, updates: list[bytes]) -> None:
+    for start in range(0, len(updates), BATCH):
+        doc.apply_update(merge(updates[start : start + BATCH]))
+
+
+def merge(updates: list[bytes]) -> bytes:
+    """One update equivalent to ``updates`` (no Doc involved)."""
+    if not updates:
+        return EMPTY_UPDATE
+    return updates[0] if len(updates) == 1 else merge_updates(*updates)
+
+
+def pack_updates(updates: list[bytes], limit: int) -> list[bytes]:
+    """Merge consecutive updates into as few pieces as possible, each at most ``limit`` bytes when it can be.
+
+    A piece that is already over the limit on its own stays as it is.
+    """
+    pieces: list[bytes] = []
+    batch: list[bytes] = []
+    batch_bytes = 0
+    for update in updates:
+        if batch and batch_bytes + len(update) > limit:
+            pieces.append(merge(batch))
+            batch, batch_bytes = [], 0
+        batch.append(update)
+        batch_bytes += len(update)
+    if batch:
+        pieces.append(merge(batch))
+    return pieces
+
+
+def encode_in_pieces(doc: Doc, limit: int) -> list[bytes] | None:
+    """The Doc's whole state as updates of at most ``limit`` bytes: one, or one per client merged up to the limit.
+
+    Returns None when one client's share alone exceeds the limit.
+    """
+    full = doc.get_update()
+    if len(full) <= limit:
+        return [full]
+    state = read_state_vector(doc.get_state())
+    pieces = []
+    for client in state:
+        # Diffing against a state vector that holds every other client at its full clock leaves only this
+        # client's items (and the delete set).
+        others = {other: clock for other, clock in state.items() if other != client}
+        piece = doc.get_update(encode_state_vector(others))
+        if len(piece) > limit:
+            return None
+        pieces.append(piece)
+    return pack_updates(pieces, limit)
+
+
+def state_pieces(live: LiveDoc, limit: int) -> list[bytes]:
+    """The integrated state as size-bounded pieces: re-encoded when possible, else the history packed."""
+    pieces = encode_in_pieces(live.doc, limit)
+    return pieces if pieces is not None else pack_updates(live.history, limit)
+
+
+@dataclass
+class Compacted:
+    """The result of compacting stored rows: snapshot segments, and the held rows that must stay in the log."""
+
+    segments: list[bytes]
+    held: list[bytes]
+
+
+def compact_rows(segments: list[bytes], log: list[bytes], limit: int) -> Compacted:
+    """Fold a document's rows into snapshot segments (its integrated state) plus the rows still waiting."""
+    live = load_doc(segments, log)
+    return Compacted(state_pieces(live, limit), [item.update for item in live.held])
+
+
+def type_depths_of(doc: Doc) -> dict[ID, int]:
+    """The nesting depth of every shared type in the Doc, by item ID (a root's children are at depth 1).
+
+    Read from the Doc's encoded state, which names every type item and its parent whatever the root types are.
+    """
+    return type_depths(read_update(doc.get_update()), {}, 0)
+
+
+def max_type_depth(doc: Doc) -> int:
+    """The deepest nesting of shared types in the Doc."""
+    return max(type_depths_of(doc).values(), default=0)
