@@ -618,6 +618,13 @@ def report(results: dict[str, Any]) -> str:
             target,
             status,
         )
+    apply = results.get("apply")
+    if apply:
+        row(
+            f"safe apply, {apply['updates']:,} keystroke updates in-process",
+            f"room path {fmt(apply['roomUs'], ' us')} vs bare yrs apply {fmt(apply['bareUs'], ' us')} per update "
+            f"({fmt(apply['ratio'], 'x')})",
+        )
     big = results.get("big")
     if big:
         info = big["document"]
@@ -791,7 +798,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="shorter steps (for a smoke run)")
     parser.add_argument(
-        "--only", default="fanout,rates,many,cpu,connections,big", help="comma separated scenarios to run"
+        "--only", default="apply,fanout,rates,many,cpu,connections,big", help="comma separated scenarios to run"
     )
     parser.add_argument("--connections", type=int, default=5000, help="idle connections to open (default 5,000)")
     parser.add_argument("--documents", type=int, default=1000, help="documents in the many-documents figure")
@@ -847,6 +854,10 @@ def main() -> int:
         big_doc, warmup_doc = create_documents(2, "big")
         server.start()
         log(f"server pid {server.pid} on port {server.port}; RSS {server.rss_kb() // 1024} MiB")
+        if "apply" in only:
+            from bench.apply_cost import measure
+
+            results["apply"] = measure()
         if "fanout" in only:
             results["fanout"] = bench_fanout(server, work, tokens, fanout_docs, args.quick)
         if "rates" in only:

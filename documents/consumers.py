@@ -12,6 +12,7 @@ from channels.exceptions import StopConsumer
 from .conf import get_config
 from .exceptions import DATABASE_ERRORS, CollabError, MessageTooLarge, StoreUnavailable, UnsupportedFrame
 from .identity import display_name, user_color
+from .middleware import DATABASE_UNAVAILABLE
 from .permissions import Action, aauthorize, allows
 from .registry import RoomRegistry, get_registry
 from .rooms import Room
@@ -63,6 +64,8 @@ class DocumentConsumer(AsyncConsumer):
         # AuthMiddlewareStack sets a lazy user object; aauthorize refuses a missing or anonymous one
         self.user = cast(Any, self.scope.get("user"))
         document_id = self.scope["url_route"]["kwargs"]["document_id"]
+        if DATABASE_UNAVAILABLE in self.scope:
+            await self._try_again_later("authenticating", self.scope[DATABASE_UNAVAILABLE])
         try:
             document, role = await aauthorize(self.user, document_id, Action.VIEW)
         except CollabError as exc:

@@ -14,7 +14,11 @@ from django.contrib import auth
 from django.contrib.auth.models import AnonymousUser
 from rest_framework.authtoken.models import Token
 
+from .exceptions import DATABASE_ERRORS
+
 logger = logging.getLogger("documents.ws")
+# Scope key set when the database could not be asked who the caller is.
+DATABASE_UNAVAILABLE = "collab.database_unavailable"
 
 
 class BrowserOriginValidator(OriginValidator):
@@ -66,7 +70,13 @@ class WebSocketAuthMiddleware:
         self.application = application
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> Any:
-        user = await _resolve_user(_token_from_scope(scope), scope.get("session"))
+        try:
+            user = await _resolve_user(_token_from_scope(scope), scope.get("session"))
+        except DATABASE_ERRORS as exc:
+            # The consumer closes with 1013 (try again later) rather than the handshake failing with a 500.
+            return await self.application(
+                dict(scope, user=AnonymousUser(), **{DATABASE_UNAVAILABLE: exc}), receive, send
+            )
         return await self.application(dict(scope, user=user), receive, send)
 
 

@@ -15,7 +15,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from .conf import get_config
-from .exceptions import CollabError
+from .exceptions import DATABASE_ERRORS, CollabError
 from .livecount import LiveCounts
 from .permissions import Action, aauthorize, allows
 from .protocol import EMPTY_UPDATE
@@ -128,9 +128,12 @@ class RoomRegistry:
             if self.peers is not None:
                 await self.peers.unsubscribe(room.document_id)
             for callback in self.on_unload:
-                result = callback(room)
-                if asyncio.iscoroutine(result):
-                    await result
+                try:
+                    result = callback(room)
+                    if asyncio.iscoroutine(result):
+                        await result
+                except DATABASE_ERRORS as exc:
+                    logger.warning("unload hook of %s skipped: database unavailable (%s)", room.document_id, exc)
         except Exception:
             logger.exception("unloading room %s failed", room.document_id)
         finally:

@@ -240,19 +240,23 @@ class Room:
             DocumentTooLarge: the edit would grow the document past its size cap (nothing was applied).
             StoreUnavailable: the store cannot keep more edits now (nothing was applied).
         """
-        structure = self.check(update)
+        # Server code computes its edits from this Doc: they are ready by construction and exempt from the
+        # budgets meant for clients (an import may carry more structs than any keystroke).
+        structure = self.check(update) if origin is not None else None
         if self._over_size_cap(update):
             raise DocumentTooLarge(f"document {self.document_id} is at its size cap")
         if not self._store.can_accept(self.document_id, len(update)):
             raise StoreUnavailable(f"the store cannot keep more edits of {self.document_id} now")
-        expected = self.live.state_after(structure)
-        if expected is None:
+        if structure is None:
+            changed = self.live.integrate_own(update)
+        elif (expected := self.live.state_after(structure)) is None:
             self._hold(update, structure)
             self._store.append(self.document_id, update)
             if self._peers is not None:
                 self._peers.publish_update(self.document_id, update)
             return None
-        changed = self.live.integrate(update, structure, expected)
+        else:
+            changed = self.live.integrate(update, structure, expected)
         if changed is None:
             return None
         unblocked = self.live.retry_held() if self.live.held else []

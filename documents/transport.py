@@ -17,8 +17,8 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-# Close codes RFC 6455 lets an endpoint send for protocol-level reasons.
-PROTOCOL_CLOSE_CODES = frozenset({1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011})
+# Close codes RFC 6455 (and its IANA registry: 1013 try again later) let an endpoint send for protocol-level reasons.
+PROTOCOL_CLOSE_CODES = frozenset({1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1013})
 
 
 def allow_protocol_close_codes() -> None:

@@ -10,8 +10,8 @@ allocation is sized by a count or length the remaining bytes could not carry.
 Rules stricter than the Yjs decoder, each about something neither encoder writes:
 
 - varints are canonical (no trailing zero group), and clocks, lengths and Any integers stay within 2**53;
-- strings are valid UTF-8, so encoded UTF-16 surrogates are refused: lib0's TextEncoder turns a lone surrogate
-  into U+FFFD (which Yjs also writes when it splits a surrogate pair) and Rust strings cannot hold one;
+- strings are valid UTF-8, so encoded UTF-16 surrogates are refused: lib0 encodes with TextEncoder, which turns a
+  lone surrogate into U+FFFD (as Yjs does itself when it splits a surrogate pair), and Rust strings cannot hold one;
 - an ID naming the item's own client points to an earlier clock (a client creates its items in clock order);
 - GC, Skip, Deleted, String, JSON and Any structs are never empty; a delete set names each client once.
 

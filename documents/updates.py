@@ -188,6 +188,25 @@ class LiveDoc:
         self._remember(changed)
         return changed
 
+    def integrate_own(self, update: bytes) -> bytes | None:
+        """Apply an update the server computed from this very Doc (ready by construction, so not decoded).
+
+        Raises:
+            ProtocolError: yrs refused it; the Doc is rebuilt to exactly what it was before.
+        """
+        self._captured = None
+        try:
+            self.doc.apply_update(update)
+        except Exception as exc:
+            self._rollback()
+            raise ProtocolError(f"server edit refused: {exc}") from exc
+        changed, self._captured = self._captured, None
+        self.state = doc_state(self.doc)
+        if changed is None or changed == EMPTY_UPDATE:
+            return None
+        self._remember(changed)
+        return changed
+
     def retry_held(self) -> list[bytes]:
         """Integrate every held update that has become ready, repeatedly; return what they changed, in order.
 
