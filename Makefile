@@ -40,11 +40,12 @@ bench/node_modules/.package-lock.json: bench/package.json bench/package-lock.jso
 	touch $@
 
 # The whole suite: Python (SQLite; again on PostgreSQL when TEST_POSTGRES_URL is set) and the frontend's unit tests.
+# The fault tests and the fuzz slice run once: they start private databases of their own.
 test: setup tests/node/node_modules/.package-lock.json
 	$(PY) -m pytest
 	@if [ -n "$$TEST_POSTGRES_URL" ]; then \
 		echo "== Python suite again on PostgreSQL =="; \
-		DATABASE_URL="$$TEST_POSTGRES_URL" $(PY) -m pytest -m "not browser"; \
+		DATABASE_URL="$$TEST_POSTGRES_URL" $(PY) -m pytest -m "not browser and not faults and not fuzz"; \
 	fi
 	cd frontend && npm test
 

@@ -64,6 +64,30 @@ BLOCK_TEXTS_JS = """(selector) => {
   })
 }"""
 
+# The editor's top-level blocks (``.ProseMirror > *``) as ``[tag, text]``, the text being that of the text blocks in
+# it (a list's items, a quote's paragraphs) one per line, read like EDITOR_TEXT_JS: joined by newlines, the texts
+# give the REST API's ``text``. Cursors are left out: remote carets (widgets in the text) and the gap cursor (a
+# ``div`` the view draws between blocks while it holds the selection); nothing else the view shows is.
+TOP_BLOCKS_JS = """() => {
+  const editor = document.querySelector('#editor-app .ProseMirror')
+  if (!editor) return null
+  const clone = editor.cloneNode(true)
+  clone.querySelectorAll('.collaboration-carets__caret, .ProseMirror-gapcursor').forEach((el) => el.remove())
+  const holder = document.createElement('div')
+  holder.style.cssText = `position:absolute;left:-10000px;top:0;width:${editor.clientWidth}px`
+  holder.appendChild(clone)
+  editor.parentElement.appendChild(holder)
+  const textBlocks = 'p, h1, h2, h3, h4, h5, h6, pre'
+  const lines = (el) => (el.matches(textBlocks) ? [el] : Array.from(el.querySelectorAll(textBlocks)))
+    .map((block) => block.innerText.replace(/\\n$/, ''))
+  const blocks = Array.from(clone.children, (el) => [el.tagName.toLowerCase(), lines(el).join('\\n')])
+  holder.remove()
+  return blocks
+}"""
+
+# The node names of the top-level elements of the page's shared Y.XmlFragment ``default``, for failure messages.
+SHARED_BLOCKS_JS = "() => window.collab.ydoc.getXmlFragment('default').toArray().map((node) => node.nodeName)"
+
 expect.set_options(timeout=TIMEOUT_MS)
 
 
@@ -125,6 +149,17 @@ def rest_get(server: Any, path: str, token: str) -> requests.Response:
     return response
 
 
+def put_markdown(server: Any, document: Any, token: str, markdown: str) -> None:
+    """Replace the document's content with ``markdown`` over REST (``token`` must be an editor's or the owner's)."""
+    response = requests.put(
+        f"{server.http_url}/api/documents/{document.pk}/content",
+        json={"format": "markdown", "content": markdown},
+        headers={"Authorization": f"Token {token}"},
+        timeout=10,
+    )
+    assert response.status_code == 204, f"PUT content: {response.status_code} {response.text[:500]}"
+
+
 def rest_text(server: Any, document: Any, token: str) -> str:
     """The document's plain text as the REST API reports it."""
     return rest_get(server, f"/api/documents/{document.pk}/", token).json()["text"]
@@ -164,6 +199,31 @@ def wait_for_blocks(page: Page, selector: str, expected: list[str], timeout: flo
         )
     except Exception as exc:
         raise AssertionError(f"{selector}: {block_texts(page, selector)!r}, expected {expected!r}") from exc
+
+
+def top_blocks(page: Page) -> list[tuple[str, str]]:
+    """The editor's top-level blocks as (tag name, text) pairs (see TOP_BLOCKS_JS)."""
+    return [(tag, text) for tag, text in page.evaluate(TOP_BLOCKS_JS)]
+
+
+def shared_blocks(page: Page) -> list[str]:
+    """The node names of the top-level elements of the page's Y.XmlFragment ``default``."""
+    return page.evaluate(SHARED_BLOCKS_JS)
+
+
+def wait_for_top_blocks(page: Page, expected: list[tuple[str, str]], timeout: float = TIMEOUT_MS) -> None:
+    """Wait until the editor's top-level blocks are exactly ``expected`` (tag name, text) pairs."""
+    try:
+        page.wait_for_function(
+            f"(expected) => JSON.stringify(({TOP_BLOCKS_JS})()) === JSON.stringify(expected)",
+            arg=[list(block) for block in expected],
+            timeout=timeout,
+        )
+    except Exception as exc:
+        raise AssertionError(
+            f"editor blocks: {top_blocks(page)!r}\nshared Y.XmlFragment: {shared_blocks(page)!r}\n"
+            f"expected blocks: {expected!r}"
+        ) from exc
 
 
 def wait_for_text(page: Page, expected: str, timeout: float = TIMEOUT_MS) -> str:
@@ -216,10 +276,42 @@ def open_editor(
     return page
 
 
+# The editor's selection as ProseMirror holds it: the selected text, whether the cursor (head) is at the end of its
+# text block, and whether only empty blocks, if anything, follow the selection.
+SELECTION_JS = """() => {
+  const { state } = window.collab.editor
+  const { from, to, $head } = state.selection
+  return {
+    text: state.doc.textBetween(from, to, '\\n'),
+    block_end: $head.parent.isTextblock && $head.parentOffset === $head.parent.content.size,
+    doc_end: state.doc.textBetween(to, state.doc.content.size, '\\n', '\\n').trim() === '',
+  }
+}"""
+
+
+def wait_for_selection(page: Page, timeout: float = TIMEOUT_MS, **expected: Any) -> None:
+    """Wait until the editor's selection has the ``expected`` SELECTION_JS fields (``text="docs"``...).
+
+    Keys that only move the DOM selection (arrows, Home, End) reach ProseMirror with the browser's next
+    ``selectionchange``, after the key press has returned: a key that ProseMirror handles itself from its state
+    (Enter, ArrowDown in a code block) or a toolbar button pressed before then works on the old selection.
+    """
+    try:
+        page.wait_for_function(
+            f"(expected) => {{ const sel = ({SELECTION_JS})(); "
+            "return Object.entries(expected).every(([key, value]) => sel[key] === value) }",
+            arg=expected,
+            timeout=timeout,
+        )
+    except Exception as exc:
+        raise AssertionError(f"selection: {page.evaluate(SELECTION_JS)!r}, expected {expected!r}") from exc
+
+
 def click_end_of_text(page: Page) -> None:
     """Focus the editor with the cursor at the very end of the document."""
     page.locator(".ProseMirror").click()
     page.keyboard.press("Control+End")
+    wait_for_selection(page, text="", block_end=True, doc_end=True)
 
 
 @dataclass

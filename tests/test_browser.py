@@ -27,10 +27,15 @@ from tests.browser_support import (
     launch_browser,
     open_editor,
     open_editors,
+    put_markdown,
     rest_text,
+    shared_blocks,
+    top_blocks,
     wait_for_blocks,
     wait_for_editor_text,
+    wait_for_selection,
     wait_for_text,
+    wait_for_top_blocks,
     wait_live,
     wait_until,
 )
@@ -46,6 +51,13 @@ def token(carol: Any) -> str:
     then refuses ORM calls.
     """
     return api_token(carol)
+
+
+@pytest.fixture
+def writer_token(bob: Any) -> str:
+    """Bob's (an editor's) API token, for replacing the content over REST; like ``token``, list it before
+    ``editors``."""
+    return api_token(bob)
 
 
 @pytest.fixture
@@ -292,6 +304,185 @@ def test_formatting_reaches_the_other_user_and_markdown(
         wait_until(markdown_has_everything, message="Markdown export has the formatting")
     except AssertionError as exc:
         raise AssertionError(f"Markdown export:\n{export_markdown(server, document, token)}") from exc
+
+
+def test_document_typed_by_two_users_is_the_same_everywhere(
+    start_server: Any, document: Any, token: str, editors: Editors, request: pytest.FixtureRequest
+) -> None:
+    """Alice and bob type a document of many kinds of block with the keyboard, as people do (Markdown input rules,
+    Ctrl+B, the toolbar's link button): both editors, the REST text, the Markdown export and a reloaded editor
+    show the same blocks, and no editor shows a block the shared document does not hold (such as Tiptap's
+    trailing paragraph after a final code block)."""
+    server = start_server()
+    alice = editors.open(server, document, "alice")
+    bob = editors.open(server, document, "bob")
+
+    click_end_of_text(alice)
+    alice.keyboard.type("# Release notes")
+    alice.keyboard.press("Enter")
+    alice.keyboard.type("This release was typed by ")
+    alice.keyboard.press("Control+b")
+    alice.keyboard.type("two people")
+    alice.keyboard.press("Control+b")
+    alice.keyboard.type(" at once.")
+    alice.keyboard.press("Enter")
+    alice.keyboard.type("- Faster sync")
+    alice.keyboard.press("Enter")
+    alice.keyboard.type("Fewer conflicts")
+    alice.keyboard.press("Enter")
+    alice.keyboard.press("Enter")  # An empty item leaves the list.
+    alice.keyboard.type("``` npm ci")
+    alice.keyboard.press("Enter")
+    alice.keyboard.type("npm test")
+    for _ in range(3):
+        alice.keyboard.press("Enter")  # The third Enter at the end of a code block leaves it.
+    alice.keyboard.type("Typed by alice.")
+    by_alice = [
+        ("h1", "Release notes"),
+        ("p", "This release was typed by two people at once."),
+        ("ul", "Faster sync\nFewer conflicts"),
+        ("pre", "npm ci\nnpm test"),
+        ("p", "Typed by alice."),
+    ]
+    for page in (alice, bob):
+        wait_for_top_blocks(page, by_alice)
+
+    click_end_of_text(bob)
+    bob.keyboard.press("Enter")
+    bob.keyboard.type("## Upgrade")
+    bob.keyboard.press("Enter")
+    bob.keyboard.type("1. Stop the server")
+    bob.keyboard.press("Enter")
+    bob.keyboard.type("Run the migrations")
+    bob.keyboard.press("Enter")
+    bob.keyboard.press("Enter")
+    bob.keyboard.type("> Back up first.")
+    bob.keyboard.press("Enter")
+    bob.keyboard.press("Enter")  # An empty paragraph leaves the quote.
+    bob.keyboard.type("Read the docs before upgrading.")
+    # Select "docs" and link it with the toolbar's button, which asks for the address with window.prompt.
+    bob.keyboard.press("Home")
+    for _ in range(len("Read the ")):
+        bob.keyboard.press("ArrowRight")
+    for _ in range(len("docs")):
+        bob.keyboard.press("Shift+ArrowRight")
+    prompts: list[str] = []
+
+    def answer(dialog: Any) -> None:
+        prompts.append(dialog.type)
+        dialog.accept("https://example.com/docs")
+
+    bob.once("dialog", answer)
+    wait_for_selection(bob, text="docs")
+    bob.locator("#editor-toolbar").get_by_role("button", name="Link", exact=True).click()
+    expect(bob.locator(".ProseMirror a[href='https://example.com/docs']")).to_have_text("docs")
+    assert prompts == ["prompt"]
+    bob.keyboard.press("End")
+    wait_for_selection(bob, text="", block_end=True)
+    bob.keyboard.press("Enter")
+    bob.keyboard.type("``` make migrate")
+    bob.keyboard.press("Enter")
+    bob.keyboard.type("make restart")
+    with_final_code_block = [
+        *by_alice,
+        ("h2", "Upgrade"),
+        ("ol", "Stop the server\nRun the migrations"),
+        ("blockquote", "Back up first."),
+        ("p", "Read the docs before upgrading."),
+        ("pre", "make migrate\nmake restart"),
+    ]
+    # The document ends with a code block, and so do both editors: no view-only paragraph after it.
+    for page in (bob, alice):
+        wait_for_top_blocks(page, with_final_code_block)
+    expected_text = "\n".join(text for _tag, text in with_final_code_block)
+    wait_until(lambda: rest_text(server, document, token) == expected_text, message="REST text == the blocks")
+
+    # ArrowDown at the end of the final code block leaves it for a new paragraph, which everyone gets.
+    bob.keyboard.press("ArrowDown")
+    bob.keyboard.type("Done.")
+    blocks = [*with_final_code_block, ("p", "Done.")]
+    for page in (bob, alice):
+        wait_for_top_blocks(page, blocks)
+    assert top_blocks(alice) == top_blocks(bob) == blocks
+    assert shared_blocks(alice) == shared_blocks(bob) == [
+        "heading", "paragraph", "bulletList", "codeBlock", "paragraph",
+        "heading", "orderedList", "blockquote", "paragraph", "codeBlock", "paragraph",
+    ]  # fmt: skip
+
+    expected_text = "\n".join(text for _tag, text in blocks)
+    try:
+        wait_until(lambda: rest_text(server, document, token) == expected_text, message="REST text == the blocks")
+    except AssertionError as exc:
+        raise AssertionError(f"REST text: {rest_text(server, document, token)!r}, blocks: {blocks!r}") from exc
+    expected_markdown = """# Release notes
+
+This release was typed by **two people** at once.
+
+- Faster sync
+- Fewer conflicts
+
+```
+npm ci
+npm test
+```
+
+Typed by alice.
+
+## Upgrade
+
+1. Stop the server
+2. Run the migrations
+
+> Back up first.
+
+Read the [docs](https://example.com/docs) before upgrading.
+
+```
+make migrate
+make restart
+```
+
+Done.
+"""
+    assert export_markdown(server, document, token) == expected_markdown
+
+    alice.reload()
+    wait_live(alice)
+    wait_for_top_blocks(alice, blocks)
+    assert shared_blocks(alice) == shared_blocks(bob)
+    alice.screenshot(path=str(artifact_path(request, "--reloaded")), full_page=True)
+
+
+def test_content_replaced_over_rest_shows_no_block_of_the_editors_own(
+    start_server: Any, document: Any, token: str, writer_token: str, editors: Editors
+) -> None:
+    """Content put over REST that ends with a code block reaches both open editors as one change from outside: they
+    show its blocks and no more, and typing at the end afterwards adds no block of an editor's own (none pile up)."""
+    server = start_server()
+    alice = editors.open(server, document, "alice")
+    bob = editors.open(server, document, "bob")
+    put_markdown(server, document, writer_token, "# Setup\n\n```\nmake install\n```\n")
+    for page in (alice, bob):
+        wait_for_top_blocks(page, [("h1", "Setup"), ("pre", "make install")])
+
+    click_end_of_text(alice)
+    alice.keyboard.type(" --user")
+    wait_for_top_blocks(bob, [("h1", "Setup"), ("pre", "make install --user")])
+    click_end_of_text(bob)
+    bob.keyboard.type(" --quiet")
+    blocks = [("h1", "Setup"), ("pre", "make install --user --quiet")]
+    for page in (alice, bob):
+        wait_for_top_blocks(page, blocks)
+    assert shared_blocks(alice) == shared_blocks(bob) == ["heading", "codeBlock"]
+    expected_text = "Setup\nmake install --user --quiet"
+    try:
+        wait_until(lambda: rest_text(server, document, token) == expected_text, message="REST text == the blocks")
+    except AssertionError as exc:
+        raise AssertionError(f"REST text: {rest_text(server, document, token)!r}") from exc
+    assert export_markdown(server, document, token) == "# Setup\n\n```\nmake install --user --quiet\n```\n"
+    bob.reload()
+    wait_live(bob)
+    wait_for_top_blocks(bob, blocks)
 
 
 def test_document_page_has_one_header(

@@ -34,6 +34,37 @@ function setup({ editable = true } = {}) {
   return { ydoc, provider, editor, toolbar, bar, button, setPrompt: (v) => (prompted = v) }
 }
 
+/** Two users' editors on two Y.Docs that exchange every update, like two browsers through the server. */
+function setupPair() {
+  const docs = [new Y.Doc(), new Y.Doc()]
+  docs.forEach((doc, index) => {
+    doc.on('update', (update, origin) => {
+      if (origin !== 'peer') Y.applyUpdate(docs[1 - index], update, 'peer')
+    })
+  })
+  const editors = docs.map((ydoc, index) => {
+    const provider = { awareness: new Awareness(ydoc) }
+    const host = document.createElement('div')
+    document.body.append(host)
+    const editor = createEditor({ element: host, ydoc, provider, user: { name: `user${index}`, color: '#2563eb' } })
+    cleanup.push(() => {
+      editor.destroy()
+      provider.awareness.destroy()
+    })
+    return editor
+  })
+  return { docs, editors }
+}
+
+/** A key press as the browser delivers it to ProseMirror. */
+const press = (editor, key) => editor.view.dom.dispatchEvent(new KeyboardEvent('keydown', { key, bubbles: true, cancelable: true }))
+
+/** What a user sees (the view's top-level elements) and what is shared (the Y.XmlFragment's), side by side. */
+const blocks = (editor, ydoc) => ({
+  shown: [...editor.view.dom.children].map((el) => el.tagName.toLowerCase()),
+  shared: ydoc.getXmlFragment('default').toArray().map((node) => node.nodeName),
+})
+
 describe('editor + toolbar', () => {
   it('binds the editor to the Y.Doc field "default" and publishes the user in awareness', () => {
     const { ydoc, editor, provider } = setup()
@@ -99,6 +130,51 @@ describe('editor + toolbar', () => {
     setPrompt('')
     button('Link').click()
     expect(editor.isActive('link')).toBe(false)
+  })
+
+  it('shows no block the shared document does not hold when a change from elsewhere ends it with a code block', () => {
+    const { docs, editors } = setupPair()
+    const [alice, bob] = editors
+    // As the server writes a PUT of the content: one Yjs change that both editors get from outside.
+    const fragment = docs[0].getXmlFragment('default')
+    docs[0].transact(() => {
+      const heading = new Y.XmlElement('heading')
+      heading.setAttribute('level', 1)
+      heading.insert(0, [new Y.XmlText('Setup')])
+      const code = new Y.XmlElement('codeBlock')
+      code.insert(0, [new Y.XmlText('make install')])
+      fragment.insert(0, [heading, code])
+    }, 'server')
+    const expected = { shown: ['h1', 'pre'], shared: ['heading', 'codeBlock'] }
+    expect(blocks(alice, docs[0])).toEqual(expected)
+    expect(blocks(bob, docs[1])).toEqual(expected)
+
+    // Their own edits write nothing they were not shown.
+    bob.commands.insertContentAt(bob.state.doc.content.size - 1, ' --user')
+    alice.commands.insertContentAt(1, 'Local ')
+    expect(blocks(alice, docs[0])).toEqual(expected)
+    expect(blocks(bob, docs[1])).toEqual(expected)
+    expect(bob.getText()).toBe(alice.getText())
+    expect(alice.getText()).toBe('Local Setup\n\nmake install --user')
+    expect(alice.extensionManager.extensions.find((e) => e.name === 'trailingNode')).toBeUndefined()
+  })
+
+  it('leaves a final code block with ArrowDown or a third Enter, adding a paragraph everyone gets', () => {
+    const { docs, editors } = setupPair()
+    const [alice, bob] = editors
+    alice.commands.setContent('<pre><code>npm ci</code></pre>')
+    alice.commands.setTextSelection(alice.state.doc.content.size - 1)
+    press(alice, 'ArrowDown')
+    alice.commands.insertContent('After the code.')
+    expect(blocks(bob, docs[1])).toEqual({ shown: ['pre', 'p'], shared: ['codeBlock', 'paragraph'] })
+    expect(bob.getJSON().content.map((node) => node.content[0].text)).toEqual(['npm ci', 'After the code.'])
+
+    bob.commands.setContent('<pre><code>npm test</code></pre>')
+    bob.commands.setTextSelection(bob.state.doc.content.size - 1)
+    for (let i = 0; i < 3; i++) press(bob, 'Enter')
+    bob.commands.insertContent('Done.')
+    expect(blocks(alice, docs[0])).toEqual({ shown: ['pre', 'p'], shared: ['codeBlock', 'paragraph'] })
+    expect(alice.getJSON().content.map((node) => node.content[0].text)).toEqual(['npm test', 'Done.'])
   })
 
   it('viewers get a read-only editor and disabled toolbar', () => {
