@@ -29,7 +29,7 @@ export function createEditor({ element, ydoc, provider, user, editable = true })
         // anything else (a heading, list, quote, code block). In the typing user's editor it goes into the
         // Y.XmlFragment with the keystroke (the REST text gains an empty line that the Markdown export drops); after
         // a remote change it is added while y-prosemirror applies Yjs, so it stays in that view only until its user
-        // edits, and then every editor that added one writes its own: they pile up (ueberdosis/tiptap#3729).
+        // edits, and then every editor that added one writes its own: they pile up.
         // Nothing else here adds blocks by itself: Placeholder, Dropcursor, Gapcursor and the carets are
         // decorations. A final block is still easy to leave, with a real change everyone gets: ArrowDown at the end
         // of a code block, or Enter three times there, adds a paragraph after it (CodeBlock's exitOnArrowDown and
