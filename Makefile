@@ -73,3 +73,12 @@ format: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) frontend/node_modules frontend/dist tests/node/node_modules bench/node_modules staticfiles .test-db*
+
+# Long fuzzing of the receive path (tests/fuzz): the in-room driver for FUZZ_SECONDS with a fresh seed, then
+# FUZZ_SOCKET_CASES cases against a real daphne server; prints cases per second and findings, saves each new finding
+# (shrunk) to tests/fuzz/corpus/, and fails when anything was found. FUZZ_SEED=N repeats a run.
+FUZZ_SECONDS ?= 600
+FUZZ_SOCKET_CASES ?= 10000
+.PHONY: fuzz
+fuzz: setup
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_SOCKET_CASES=$(FUZZ_SOCKET_CASES) $(PY) -m tests.fuzz

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -57,12 +58,15 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "axes",
+    "csp",
     "documents",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "documents.security.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -70,6 +74,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "documents.unavailable.DatabaseUnavailableMiddleware",
+    # Last, as django-axes asks: turns a locked-out login attempt into 429 (documents.throttling).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "collab.urls"
@@ -133,6 +139,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# django-axes refuses attempts of a locked-out username and address before the password is checked; its
+# AxesBackend is also a ModelBackend, so sessions may name it (the signup view logs in with the first backend).
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesBackend", "django.contrib.auth.backends.ModelBackend"]
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
@@ -147,6 +156,58 @@ X_FRAME_OPTIONS = "DENY"
 if SECURE_HTTPS:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_HSTS_SECONDS = int(env_number("SECURE_HSTS_SECONDS", 0))
+# Reverse proxies in front of the service that append the client's address to X-Forwarded-For. 0: the header is
+# ignored (a client could write anything there) and the throttles key on the connection's address.
+PROXY_COUNT = int(env_number("PROXY_COUNT", 0))
+
+# --- Password guessing (documents.throttling, docs/security.md) ---------------------------------------------------
+# django-axes: LOGIN_FAILURE_LIMIT failed logins (form or POST /api/token/) by one username from one address lock
+# that pair out for LOGIN_LOCKOUT_SECONDS; the pair, so an attacker cannot lock the account's owner out elsewhere.
+AXES_ENABLED = env_bool("LOGIN_LOCKOUT", True)
+AXES_FAILURE_LIMIT = max(1, int(env_number("LOGIN_FAILURE_LIMIT", 10)))
+AXES_COOLOFF_TIME = timedelta(seconds=env_number("LOGIN_LOCKOUT_SECONDS", 15 * 60))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True
+AXES_LOCKOUT_CALLABLE = "documents.throttling.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "documents.throttling.client_ip"
+# Rate throttles per client address (DRF's, in the cache below): every POST of the login form, every POST /api/token/.
+LOGIN_THROTTLE_RATE = os.environ.get("LOGIN_THROTTLE_RATE", "20/min")
+TOKEN_THROTTLE_RATE = os.environ.get("TOKEN_THROTTLE_RATE", "20/min")
+# The throttles' counters: per process by default; CACHE_URL=redis://... shares them between processes.
+CACHE_URL = os.environ.get("CACHE_URL", "")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL, "KEY_PREFIX": "collab"}
+        if CACHE_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
+# --- Content-Security-Policy (django-csp; documents.security adds ws(s)://<host> to connect-src) ----------------
+# Scripts only from this origin. Styles may be inline: the templates carry <style> blocks and the editor
+# (ProseMirror, remote carets) sets style attributes. Images may be data:/blob: (favicon, pasted images).
+_CSP = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        **({"report-uri": [os.environ["CSP_REPORT_URI"]]} if os.environ.get("CSP_REPORT_URI") else {}),
+    }
+}
+# CSP_REPORT_ONLY=1 sends the policy as Content-Security-Policy-Report-Only (violations reported, nothing blocked).
+if env_bool("CSP_REPORT_ONLY", False):
+    CONTENT_SECURITY_POLICY = None
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = _CSP
+else:
+    CONTENT_SECURITY_POLICY = _CSP
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -176,6 +237,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "documents.api_errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "DEFAULT_THROTTLE_RATES": {"login": LOGIN_THROTTLE_RATE, "token": TOKEN_THROTTLE_RATE},
+    "NUM_PROXIES": PROXY_COUNT,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Collab documents API",
@@ -203,7 +266,19 @@ COLLAB = {
     "RATE_UPDATES_BURST": env_number("COLLAB_RATE_UPDATES_BURST", 1000.0),
     "RATE_AWARENESS_PER_SECOND": env_number("COLLAB_RATE_AWARENESS_PER_SECOND", 100.0),
     "RATE_AWARENESS_BURST": env_number("COLLAB_RATE_AWARENESS_BURST", 500.0),
+    "RATE_SYNC_PER_SECOND": env_number("COLLAB_RATE_SYNC_PER_SECOND", 2.0),
+    "RATE_SYNC_BURST": env_number("COLLAB_RATE_SYNC_BURST", 10.0),
+    "MAX_AWARENESS_NEW_ENTRIES": int(env_number("COLLAB_MAX_AWARENESS_NEW_ENTRIES", 4)),
+    "MAX_AWARENESS_STATE_BYTES": int(env_number("COLLAB_MAX_AWARENESS_STATE_BYTES", 4096)),
+    "MAX_AWARENESS_JSON_DEPTH": int(env_number("COLLAB_MAX_AWARENESS_JSON_DEPTH", 16)),
+    "AWARENESS_CLOCK_STEP": int(env_number("COLLAB_AWARENESS_CLOCK_STEP", 10_000)),
+    "AWARENESS_RELEASE_SECONDS": env_number("COLLAB_AWARENESS_RELEASE_SECONDS", 30.0),
+    "MAX_OUTBOUND_BYTES": int(env_number("COLLAB_MAX_OUTBOUND_BYTES", 4 * 1024 * 1024)),
+    "OUTBOUND_GRACE_SECONDS": env_number("COLLAB_OUTBOUND_GRACE_SECONDS", 10.0),
+    "BAD_INPUT_CLOSES": int(env_number("COLLAB_BAD_INPUT_CLOSES", 5)),
+    "BAD_INPUT_WINDOW_SECONDS": env_number("COLLAB_BAD_INPUT_WINDOW_SECONDS", 60.0),
     "REPLICA_CHECK_SECONDS": env_number("COLLAB_REPLICA_CHECK_SECONDS", 10.0),
+    "REVALIDATE_SECONDS": env_number("COLLAB_REVALIDATE_SECONDS", 60.0),
     "AUTO_VERSION_MINUTES": env_number("COLLAB_AUTO_VERSION_MINUTES", 10.0),
     "MAX_IMPORT_BYTES": int(env_number("COLLAB_MAX_IMPORT_BYTES", 2 * 1024 * 1024)),
     "MAX_TITLE_LENGTH": 200,

@@ -18,6 +18,7 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from . import sharing
@@ -52,6 +53,7 @@ _ERROR_TEXT = {
     401: "Missing or invalid credentials.",
     403: "The caller's role is too low.",
     404: "No such document, or the caller has no access to it.",
+    429: "Too many attempts: wait for the `Retry-After` seconds.",
 }
 
 
@@ -288,16 +290,22 @@ class VersionRestoreView(APIView):
 
 
 class TokenView(APIView):
-    """Exchange a username and password for the user's API token."""
+    """Exchange a username and password for the user's API token.
+
+    Throttled twice (documents.throttling): per client address (the ``token`` rate), and by django-axes, whose
+    backend refuses a username and address with too many failures and whose middleware answers those with 429.
+    """
 
     authentication_classes: list[Any] = []
     permission_classes = [AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "token"
 
     def get_authenticate_header(self, request: Request) -> str:
         """Wrong credentials answer 401 (not 403) with the scheme to use afterwards."""
         return "Token"
 
-    @extend_schema(request=TokenRequestSerializer, responses={200: TokenSerializer, **errors(400, 401)}, auth=[])
+    @extend_schema(request=TokenRequestSerializer, responses={200: TokenSerializer, **errors(400, 401, 429)}, auth=[])
     def post(self, request: Request) -> Response:
         """Return the user's token, creating it on first use."""
         body = TokenRequestSerializer(data=request.data)

@@ -12,11 +12,13 @@ from channels.exceptions import StopConsumer
 from .conf import get_config
 from .exceptions import DATABASE_ERRORS, CollabError, MessageTooLarge, StoreUnavailable, UnsupportedFrame
 from .identity import display_name, user_color
-from .middleware import DATABASE_UNAVAILABLE
+from .limits import BAD_INPUT_CODES, penalties
+from .middleware import ACCEPT_SUBPROTOCOL, DATABASE_UNAVAILABLE
 from .permissions import Action, aauthorize, allows
 from .registry import RoomRegistry, get_registry
+from .revocation import CREDENTIAL, watch
 from .rooms import Room
-from .transport import RAW_SEND, frame_writer
+from .transport import RAW_SEND, backlog_reader, frame_writer
 
 logger = logging.getLogger("documents.ws")
 _connection_ids = itertools.count(1)
@@ -40,6 +42,7 @@ class DocumentConsumer(AsyncConsumer):
         raw_send = scope.get(RAW_SEND, send)
         self._raw_send = raw_send
         self._write = frame_writer(raw_send)
+        self._backlog = backlog_reader(raw_send)
         self.room: Room | None = None
         self.registry: RoomRegistry | None = None
         self.id = f"ws{next(_connection_ids)}"
@@ -74,23 +77,33 @@ class DocumentConsumer(AsyncConsumer):
             raise StopConsumer() from None
         except DATABASE_ERRORS as exc:
             await self._try_again_later("authorising", exc)
+        if penalties.refused(self.user.pk):
+            logger.warning("ws refused %s for %s: too many closes for bad input", self.scope.get("path"), self.user.pk)
+            await self.base_send({"type": "websocket.close"})
+            raise StopConsumer()
         self.user_id = self.user.pk
         self.user_name = display_name(self.user)
         self.user_color = user_color(self.user)
         self.can_write = allows(role, Action.EDIT)
-        await self.base_send({"type": "websocket.accept"})
+        # The credential that authenticated the handshake: revoking it ends this connection (documents/revocation.py)
+        self.credential = self.scope.get(CREDENTIAL)
+        # A real subprotocol the client offered, never its token (the middleware leaves that out)
+        await self.base_send({"type": "websocket.accept", "subprotocol": self.scope.get(ACCEPT_SUBPROTOCOL)})
         self.registry = await get_registry()
+        revocations = await watch(self.registry)
         try:
             self.room = await self.registry.join(document.pk, self)
         except DATABASE_ERRORS as exc:
             await self._try_again_later("loading the document", exc)
+        if not await revocations.admitted(self.room, self):
+            return
         logger.info("ws %s joined %s as %s (%s)", self.id, document.pk, self.user_name, role)
 
     async def _try_again_later(self, doing: str, exc: Exception) -> None:
         """The database does not answer: close with 1013 so the client retries (accepting first, as 1013 needs)."""
         logger.warning("ws %s closed with 1013: database unavailable while %s (%s)", self.id, doing, exc)
         if self.room is None and self.registry is None:
-            await self.base_send({"type": "websocket.accept"})
+            await self.base_send({"type": "websocket.accept", "subprotocol": self.scope.get(ACCEPT_SUBPROTOCOL)})
         await self.base_send({"type": "websocket.close", "code": StoreUnavailable.close_code})
         raise StopConsumer() from None
 
@@ -106,6 +119,8 @@ class DocumentConsumer(AsyncConsumer):
                 await self.room.receive(self, data)
         except CollabError as exc:
             logger.warning("ws %s closed with %d: %s: %s", self.id, exc.close_code, type(exc).__name__, exc)
+            if exc.close_code in BAD_INPUT_CODES:
+                penalties.record(self.user_id)
             await self.close(exc.close_code)
         except Exception:
             logger.exception("ws %s: unexpected error; closing with 1011", self.id)
@@ -122,6 +137,10 @@ class DocumentConsumer(AsyncConsumer):
             self._write(message)
         else:
             await self._raw_send({"type": "websocket.send", "bytes": message})
+
+    def backlog(self) -> int:
+        """Bytes sent to this connection that have not left for the network yet."""
+        return self._backlog() if self._backlog is not None else 0
 
     async def close(self, code: int, reason: str = "") -> None:
         """Close the socket and leave the room at once, so nothing more is fanned out to it."""

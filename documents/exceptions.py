@@ -31,6 +31,14 @@ class AccessDenied(CollabError):
     close_code = 4403
 
 
+class CredentialsInvalid(CollabError):
+    """The credential a connection authenticated with no longer holds: its API token was deleted, its session
+    ended, the account was deactivated or deleted, or the password changed."""
+
+    http_status = 401
+    close_code = 4401
+
+
 class ProtocolError(CollabError):
     """A WebSocket message is malformed, truncated, of an unknown type or carries a corrupt update."""
 
@@ -61,11 +69,19 @@ class UpdateTooComplex(CollabError):
     close_code = 1008
 
 
-class StoreUnavailable(CollabError):
-    """The store cannot currently keep more edits (the database is down and its buffer is full): try again later."""
+class TryAgainLater(CollabError):
+    """The server cannot serve this connection now; the client should reconnect later (1013)."""
 
     http_status = 503
     close_code = 1013
+
+
+class StoreUnavailable(TryAgainLater):
+    """The store cannot currently keep more edits (the database is down and its buffer is full): try again later."""
+
+
+class SlowReader(TryAgainLater):
+    """A connection's outbound backlog stayed over its limit: it does not read what it is sent."""
 
 
 class DocumentTooLarge(CollabError):

@@ -16,6 +16,8 @@ import redis
 import redis.asyncio as aioredis
 from django.conf import settings
 
+from .replication import LinkHealth
+
 logger = logging.getLogger("documents.livecount")
 KEY_TTL_SECONDS = 30
 PREFIX = "collab:live"
@@ -65,8 +67,13 @@ class LiveCounts:
                         self.counts.pop(document_id, None)
                         pipe.delete(_key(document_id, self.instance))
                 await pipe.execute()
-        except Exception:
-            logger.exception("could not publish live connection counts")
+        except Exception as exc:
+            _write_health.failed(exc)
+        else:
+            _write_health.succeeded()
+
+
+_write_health = LinkHealth("publishing live connection counts to Redis")
 
 
 def connection_count(document_id: Any, local_count: int) -> int:
@@ -78,6 +85,6 @@ def connection_count(document_id: Any, local_count: int) -> int:
         pattern = f"{PREFIX}:{uuid.UUID(str(document_id)).hex}:*"
         keys = list(client.scan_iter(match=pattern, count=100))
         return sum(int(value) for value in client.mget(keys) if value is not None) if keys else 0
-    except redis.RedisError:
-        logger.exception("could not read live connection counts")
+    except redis.RedisError as exc:
+        logger.warning("could not read live connection counts: %s", exc)
         return local_count

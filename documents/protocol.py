@@ -20,7 +20,7 @@ from pycrdt import (
     write_var_uint,
 )
 
-from .exceptions import ProtocolError
+from .exceptions import ProtocolError, RateLimited
 
 # The update that changes nothing (no items, empty delete set), as Yjs encodes it.
 EMPTY_UPDATE = b"\x00\x00"
@@ -241,10 +241,17 @@ def encode_state_vector(clocks: dict[int, int]) -> bytes:
     return b"".join(parts)
 
 
-def parse_awareness_update(payload: bytes) -> list[tuple[int, int, str]]:
-    """Decode an awareness update into [(client_id, clock, state_json)], raising ProtocolError if malformed."""
+def parse_awareness_update(payload: bytes, max_entries: int | None = None) -> list[tuple[int, int, str]]:
+    """Decode an awareness update into [(client_id, clock, state_json)].
+
+    Raises:
+        ProtocolError: malformed.
+        RateLimited: more than ``max_entries`` entries (checked before any is read).
+    """
     reader = _Reader(payload)
     count = reader.read_count(_AWARENESS_ENTRY_MIN_BYTES)
+    if max_entries is not None and count > max_entries:
+        raise RateLimited(f"awareness update with {count} entries (at most {max_entries} here)")
     entries: list[tuple[int, int, str]] = []
     for _ in range(count):
         client_id = reader.read_client_id()

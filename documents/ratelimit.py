@@ -21,12 +21,12 @@ class TokenBucket:
         self.tokens = burst
         self.updated = time.monotonic()
 
-    def take(self) -> bool:
-        """Spend one token; False when the allowance is used up."""
+    def take(self, count: float = 1) -> bool:
+        """Spend ``count`` tokens; False (spending nothing) when the allowance does not cover them."""
         now = time.monotonic()
         self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
         self.updated = now
-        if self.tokens < 1:
+        if self.tokens < count:
             return False
-        self.tokens -= 1
+        self.tokens -= count
         return True

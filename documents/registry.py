@@ -19,7 +19,7 @@ from .exceptions import DATABASE_ERRORS, CollabError
 from .livecount import LiveCounts
 from .permissions import Action, aauthorize, allows
 from .protocol import EMPTY_UPDATE
-from .replication import PeerLink, missing_from
+from .replication import LinkHealth, PeerLink, missing_from
 from .rooms import Connection, Room
 from .store import DocumentStore, get_store, spill_dir
 
@@ -55,6 +55,7 @@ class RoomRegistry:
         self._checker: asyncio.Task[None] | None = None
         self.counts: LiveCounts | None = None
         self._housekeeping: asyncio.Task[None] | None = None
+        self._renew_health = LinkHealth("renewing channel-layer groups")
 
     # -- joining and leaving --------------------------------------------------------------------------------------
     async def join(self, document_id: uuid.UUID, connection: Connection) -> Room:
@@ -146,7 +147,8 @@ class RoomRegistry:
         if kind == "room.update":
             await room.receive_peer_update(event["update"])
         elif kind == "room.awareness":
-            await room.receive_peer_awareness(event["payload"])
+            owners = {int(client_id): int(user_id) for client_id, user_id in event.get("owners", {}).items()}
+            await room.receive_peer_awareness(event["payload"], owners)
         elif kind == "room.state":
             self._answer_state(room, event["state"], event.get("reply", False))
         elif kind == "room.access":
@@ -163,17 +165,35 @@ class RoomRegistry:
         ours = room.doc.get_state()
         if not reply and missing_from(state_vector, ours):
             self.peers.publish_state(room.document_id, ours, reply=True)
+        if not reply:
+            # A replica announcing its state (it loaded, or checks in) also learns who holds which cursor here.
+            snapshot = room.awareness_snapshot()
+            if snapshot is not None:
+                self.peers.publish_awareness(room.document_id, *snapshot)
 
     async def recheck_access(self, room: Room, user_id: int) -> None:
-        """Apply a changed role to a user's live connections: close them if revoked, else update write access."""
-        for connection in room.connections_of(user_id):
-            try:
-                _, role = await aauthorize(connection.user, room.document_id, Action.VIEW)
-            except CollabError:
-                logger.info("access of user %s to %s revoked: closing %s", user_id, room.document_id, connection.id)
-                await connection.close(CLOSE_REVOKED, "access revoked")
+        """Apply a user's current role to their live connections: close them if it is gone (4403, or 4404 once the
+        document no longer exists), else update write access. One query for the user (two when access is gone)."""
+        from .models import Document
+
+        connections = room.connections_of(user_id)
+        if not connections:
+            return
+        try:
+            _, role = await aauthorize(connections[0].user, room.document_id, Action.VIEW)
+        except CollabError:
+            deleted = not await Document.objects.filter(pk=room.document_id).aexists()
+            code, reason = (CLOSE_DELETED, "document deleted") if deleted else (CLOSE_REVOKED, "access revoked")
+            for connection in connections:
+                if connection not in room.members:
+                    continue
+                logger.info(
+                    "access of user %s to %s ended (%s): closing %s", user_id, room.document_id, reason, connection.id
+                )
+                await connection.close(code, reason)
                 await self.leave(room, connection)
-                continue
+            return
+        for connection in connections:
             connection.can_write = allows(role, Action.EDIT)
 
     def _ensure_checker(self) -> None:
@@ -187,8 +207,10 @@ class RoomRegistry:
                 await self.peers.renew()  # type: ignore[union-attr]
                 if self.counts is not None:
                     await self.counts.refresh()
-            except Exception:
-                logger.exception("could not renew channel-layer groups")
+            except Exception as exc:
+                self._renew_health.failed(exc)
+            else:
+                self._renew_health.succeeded()
             for room in list(self.rooms.values()):
                 self.peers.publish_state(room.document_id, room.doc.get_state())  # type: ignore[union-attr]
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -50,6 +51,8 @@ class PeerLink:
         self._outbox: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
         self._handlers: dict[str, Callable[[dict[str, Any]], Awaitable[None]]] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._publish_health = LinkHealth("publishing to the channel layer")
+        self._receive_health = LinkHealth("receiving from the channel layer")
 
     async def start(self) -> None:
         """Create the process's channel and start reading and publishing."""
@@ -79,10 +82,12 @@ class PeerLink:
         if self.replicate:
             self._send(document_id, {"type": "room.update", "update": update})
 
-    def publish_awareness(self, document_id: uuid.UUID, payload: bytes) -> None:
-        """Send an awareness update to the other replicas."""
+    def publish_awareness(self, document_id: uuid.UUID, payload: bytes, owners: dict[int, int]) -> None:
+        """Send an awareness update to the other replicas, with the user each of its client ids belongs to."""
         if self.replicate:
-            self._send(document_id, {"type": "room.awareness", "payload": payload})
+            # String keys: the layer's serialisation (msgpack, JSON) need not keep integer map keys.
+            event = {"type": "room.awareness", "payload": payload, "owners": {str(k): v for k, v in owners.items()}}
+            self._send(document_id, event)
 
     def publish_state(self, document_id: uuid.UUID, state_vector: bytes, reply: bool = False) -> None:
         """Announce a replica's state vector so peers send what it lacks."""
@@ -99,8 +104,10 @@ class PeerLink:
             group, event = await self._outbox.get()
             try:
                 await self.layer.group_send(group, event)
-            except Exception:
-                logger.exception("could not publish %s to %s", event["type"], group)
+            except Exception as exc:
+                self._publish_health.failed(exc)
+            else:
+                self._publish_health.succeeded()
 
     async def _read(self) -> None:
         while True:
@@ -108,10 +115,11 @@ class PeerLink:
                 event = await self.layer.receive(self.channel)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                logger.exception("channel layer receive failed; retrying")
+            except Exception as exc:
+                self._receive_health.failed(exc)
                 await asyncio.sleep(1)
                 continue
+            self._receive_health.succeeded()
             if event.get("origin") == self.instance:
                 continue
             handler = self._handlers.get(event.get("group", ""))
@@ -129,6 +137,34 @@ class PeerLink:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+class LinkHealth:
+    """One log line when an operation starts failing (with the error) and one when it works again (with counts),
+    instead of a traceback per message: an outage of Redis otherwise logs one per update."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.failures = 0
+        self.since = 0.0
+
+    def failed(self, exc: Exception) -> None:
+        if not self.failures:
+            self.since = time.monotonic()
+            logger.error(
+                "%s failed (%s: %s); peers catch up by state-vector repair once it works",
+                self.what,
+                type(exc).__name__,
+                exc,
+            )
+        self.failures += 1
+
+    def succeeded(self) -> None:
+        if self.failures:
+            logger.warning(
+                "%s works again after %d failures in %.1f s", self.what, self.failures, time.monotonic() - self.since
+            )
+            self.failures = 0
 
 
 def missing_from(state_vector: bytes, ours: bytes) -> bool:

@@ -3,21 +3,32 @@
 A room applies what connections send, fans it out to the other local connections in one pass, hands document
 updates to the store and to peer processes (through ``PeerLink``), and answers sync requests from memory.
 It never sees a socket: connections are anything with the small ``Connection`` interface.
+
+About 390 lines: this is where every message kind meets the document (updates, sync requests, presence, peers),
+each dispatched in a few lines to ``LiveDoc`` (integration), ``Presence`` (awareness) and the budgets of
+``limits.py``; splitting the dispatch itself would spread one receive path over several files.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 from pycrdt import Awareness, Doc
 
+from .awareness import Presence
 from .conf import get_config
-from .exceptions import DocumentTooLarge, ProtocolError, RateLimited, StoreUnavailable, UpdateTooComplex
+from .exceptions import (
+    DocumentTooLarge,
+    ProtocolError,
+    SlowReader,
+    StoreUnavailable,
+    UpdateTooComplex,
+)
+from .limits import Budget, StructureBudget, awareness_entry_limit
 from .protocol import (
     EMPTY_UPDATE,
     AwarenessMessage,
@@ -27,16 +38,14 @@ from .protocol import (
     SyncUpdate,
     decode_message,
     encode_awareness,
-    encode_awareness_update,
     encode_sync_step1,
     encode_sync_step2,
     encode_update,
     parse_awareness_update,
 )
-from .ratelimit import TokenBucket
 from .store import DocumentStore, StoredRows
-from .update_reader import ID, TYPE, UpdateStructure, read_update, type_depths
-from .updates import LiveDoc, type_depths_of
+from .update_reader import UpdateStructure
+from .updates import LiveDoc
 
 logger = logging.getLogger("documents.rooms")
 # Keep the in-memory history short: every so many updates it is merged into size-bounded pieces.
@@ -59,28 +68,32 @@ class Connection(Protocol):
     async def close(self, code: int, reason: str = "") -> None:
         """Close the connection with a WebSocket close code."""
 
+    def backlog(self) -> int:
+        """Bytes sent to the connection that have not left for the network yet."""
+
 
 class Peers(Protocol):
     """What a room needs from the link to the same room in other processes."""
 
     def publish_update(self, document_id: uuid.UUID, update: bytes) -> None: ...
 
-    def publish_awareness(self, document_id: uuid.UUID, payload: bytes) -> None: ...
+    def publish_awareness(self, document_id: uuid.UUID, payload: bytes, owners: dict[int, int]) -> None: ...
 
 
 @dataclass(eq=False)
 class Member:
-    """A connection inside a room, with the awareness client ids it controls and its rate allowances."""
+    """A connection inside a room, with its cost budget (the client ids it speaks for are in ``Room.owners``)."""
 
     connection: Connection
-    awareness_ids: set[int] = field(default_factory=set)
-    update_bucket: TokenBucket = field(default_factory=lambda: _bucket("UPDATES"))
-    awareness_bucket: TokenBucket = field(default_factory=lambda: _bucket("AWARENESS"))
+    budget: Budget = field(default_factory=Budget)
+    # Whether the connection was sent a whole state already: a further request waits until that left.
+    answered: bool = False
 
 
-def _bucket(kind: str) -> TokenBucket:
-    config = get_config()
-    return TokenBucket(getattr(config, f"RATE_{kind}_PER_SECOND"), getattr(config, f"RATE_{kind}_BURST"))
+def _backlog(connection: Connection) -> int:
+    """A connection's unsent bytes (0 for connections that cannot tell)."""
+    backlog = getattr(connection, "backlog", None)
+    return backlog() if backlog is not None else 0
 
 
 def is_decode_failure(exc: BaseException) -> bool:
@@ -97,10 +110,9 @@ class Room:
             not at all, holds updates that wait for a missing dependency, and keeps the history of what it
             integrated (sent to a joining client in pieces when one sync message would exceed the transport's
             size limit).
-        awareness: presence states of every client (local and in peer processes).
+        presence: presence states of every client (local and in peer processes), and who may change each.
         members: local connections and what they control.
-        awareness_owners: which local member controls each awareness client id (nobody else may change it).
-        type_depth: the nesting depth of each shared type created while the room is open, by item ID.
+        structure: the structural budget of updates (structs, nesting depth of the types they create).
         size: bytes of Yjs state held (an upper bound: updates applied since the last measure are added up),
             checked against the document size cap.
         closed: set once the room starts unloading; the registry then loads a fresh room for new joiners.
@@ -111,14 +123,9 @@ class Room:
     def __init__(self, document_id: uuid.UUID, store: DocumentStore, peers: Peers | None) -> None:
         self.document_id = document_id
         self.live = LiveDoc(HISTORY_PACK_EVERY, get_config().SEGMENT_BYTES)
-        # Awareness only uses its Doc for the local client id; the server shows no presence of its own.
-        self.awareness = Awareness(self.live.doc)
-        # The server shows no presence of its own (as the reference server).
-        self.awareness.set_local_state(None)
+        self.presence = Presence(self.live.doc)
         self.members: dict[Connection, Member] = {}
-        self.awareness_owners: dict[int, Member] = {}
-        self.type_depth: dict[ID, int] = {}
-        self._loaded_depth: int | None = None
+        self.structure = StructureBudget()
         self.size = 0
         self.closed = False
         self.versioned_state = b""
@@ -130,6 +137,11 @@ class Room:
     def doc(self) -> Doc:
         """The room's Doc (read it; change it only through ``change``)."""
         return self.live.doc
+
+    @property
+    def awareness(self) -> Awareness:
+        """The presence states of every client."""
+        return self.presence.awareness
 
     @property
     def history(self) -> list[bytes]:
@@ -155,19 +167,13 @@ class Room:
     async def leave(self, connection: Connection) -> None:
         """Remove a connection and, at once, the presence states it controlled."""
         member = self.members.pop(connection, None)
-        if member is None or not member.awareness_ids:
+        if member is None:
             return
-        for client_id in member.awareness_ids:
-            if self.awareness_owners.get(client_id) is member:
-                del self.awareness_owners[client_id]
-        client_ids = [cid for cid in member.awareness_ids if cid in self.awareness.states]
-        if not client_ids:
-            return
-        self.awareness.remove_awareness_states(client_ids, origin=connection)
-        payload = self._encode_awareness(client_ids)
-        await self._broadcast(encode_awareness(payload), exclude=None)
-        if self._peers is not None:
-            self._peers.publish_awareness(self.document_id, payload)
+        removed = self.presence.leave(member, origin=connection)
+        if removed is not None:
+            payload, client_ids = removed
+            await self._broadcast(encode_awareness(payload), exclude=None)
+            self._publish_awareness(payload, client_ids)
 
     def connections_of(self, user_id: int) -> list[Connection]:
         """The local connections of one user."""
@@ -191,11 +197,26 @@ class Room:
         elif isinstance(decoded, AwarenessMessage):
             await self._receive_awareness(member, decoded.payload)
         elif isinstance(decoded, SyncStep1):
-            await self._answer_sync_step1(connection, decoded.state_vector)
+            member.budget.take_sync_request()
+            await self._answer_sync_step1(member, decoded.state_vector)
         elif isinstance(decoded, QueryAwareness):
-            await connection.send(encode_awareness(self._encode_awareness(list(self.awareness.states))))
+            member.budget.take_sync_request()
+            if not self._still_sending(member):
+                member.answered = True
+                await connection.send(encode_awareness(self._encode_awareness(list(self.awareness.states))))
 
-    async def _answer_sync_step1(self, connection: Connection, state_vector: bytes) -> None:
+    async def _answer_sync_step1(self, member: Member, state_vector: bytes) -> None:
+        if self._still_sending(member):
+            logger.debug("connection %s asked to sync again before its last answer went out", member.connection.id)
+            return
+        member.answered = True
+        await self._send_state(member.connection, state_vector)
+
+    def _still_sending(self, member: Member) -> bool:
+        """Whether an earlier whole-state answer may still be queued: answers go one at a time."""
+        return member.answered and _backlog(member.connection) > 0
+
+    async def _send_state(self, connection: Connection, state_vector: bytes) -> None:
         try:
             update = self.doc.get_update(state_vector)
         except BaseException as exc:
@@ -219,8 +240,7 @@ class Room:
         if not connection.can_write:
             logger.info("dropped update from read-only connection %s on %s", connection.id, self.document_id)
             return
-        if not member.update_bucket.take():
-            raise RateLimited("too many updates")
+        member.budget.take_update()
         await self.change(update, origin=connection)
 
     async def change(self, update: bytes, origin: Connection | None = None) -> bytes | None:
@@ -277,25 +297,7 @@ class Room:
             ProtocolError: malformed.
             UpdateTooComplex: more structs than allowed, or nesting deeper than the document may go.
         """
-        config = get_config()
-        structure = read_update(update, max_structs=config.MAX_UPDATE_STRUCTS)
-        if any(struct.kind == TYPE for struct in structure.structs):
-            depths = type_depths(structure, self.type_depth, self._depth_of_unknown_parents())
-            deepest = max(depths.values(), default=0)
-            if deepest > config.MAX_NESTING_DEPTH:
-                raise UpdateTooComplex(f"nesting depth {deepest} is over {config.MAX_NESTING_DEPTH}")
-            self.type_depth.update(depths)
-        return structure
-
-    def _depth_of_unknown_parents(self) -> int:
-        """The depth assumed for a parent type the room knows nothing of (one deleted and collected before it
-        loaded): the deepest type the Doc holds. The first call reads every type's depth from the Doc's state."""
-        if self._loaded_depth is None:
-            depths = type_depths_of(self.doc)
-            for item, depth in depths.items():
-                self.type_depth.setdefault(item, depth)
-            self._loaded_depth = max(depths.values(), default=0)
-        return self._loaded_depth
+        return self.structure.check(update, self.doc)
 
     def _hold(self, update: bytes, structure: UpdateStructure) -> None:
         limit = get_config().MAX_PENDING_BYTES
@@ -317,45 +319,20 @@ class Room:
         return self.size + len(update) > cap
 
     async def _receive_awareness(self, member: Member, payload: bytes) -> None:
-        if not member.awareness_bucket.take():
-            raise RateLimited("too many awareness updates")
-        entries = self._stamp_awareness(member, parse_awareness_update(payload))
-        if not entries:
+        entries = parse_awareness_update(payload, max_entries=awareness_entry_limit(len(self.awareness.states)))
+        member.budget.take_awareness(len(entries))
+        changed = self.presence.receive_local(member, member.connection, entries)
+        if changed is None:
             return
-        stamped = encode_awareness_update(entries)
-        self.awareness.apply_awareness_update(stamped, origin=member.connection)
-        for client_id, _, state in entries:
-            if state == "null":
-                member.awareness_ids.discard(client_id)
-                self.awareness_owners.pop(client_id, None)
+        encoded, client_ids = changed
         # Echoed to the sender too: it is the keepalive a lone y-websocket client relies on.
-        await self._broadcast(encode_awareness(stamped), exclude=None)
-        if self._peers is not None:
-            self._peers.publish_awareness(self.document_id, stamped)
+        await self._broadcast(encode_awareness(encoded), exclude=None)
+        self._publish_awareness(encoded, client_ids)
 
-    def _stamp_awareness(self, member: Member, entries: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
-        """Keep the entries this connection may speak for, with ``user`` set to its authenticated identity."""
-        connection = member.connection
-        stamped = []
-        for client_id, clock, state_json in entries:
-            owner = self.awareness_owners.get(client_id)
-            if (owner is not None and owner is not member) or client_id == self.doc.client_id:
-                # y-websocket clients relay every presence change they see, so this is routine, not an attack.
-                logger.debug("connection %s sent awareness of client %d it does not own", connection.id, client_id)
-                continue
-            try:
-                state = json.loads(state_json) if state_json else None
-            except ValueError as exc:
-                raise ProtocolError("awareness state is not JSON") from exc
-            if state is not None and not isinstance(state, dict):
-                raise ProtocolError("awareness state is not an object")
-            if state is not None:
-                user = cast("dict[str, Any]", state.get("user")) if isinstance(state.get("user"), dict) else {}
-                state["user"] = {**user, "name": connection.user_name, "color": connection.user_color}
-                member.awareness_ids.add(client_id)
-                self.awareness_owners[client_id] = member
-            stamped.append((client_id, clock, json.dumps(state, separators=(",", ":"))))
-        return stamped
+    def _publish_awareness(self, payload: bytes, client_ids: list[int]) -> None:
+        """Send presence changes to peer processes, with the user each client id belongs to."""
+        if self._peers is not None:
+            self._peers.publish_awareness(self.document_id, payload, self.presence.owners_of(client_ids))
 
     # -- messages from peer processes -----------------------------------------------------------------------------
     async def receive_peer_update(self, update: bytes) -> None:
@@ -377,14 +354,19 @@ class Room:
             self.size += len(applied)
             await self._broadcast(encode_update(applied), exclude=None)
 
-    async def receive_peer_awareness(self, payload: bytes) -> None:
-        """Apply presence changes from another process and fan them out locally."""
-        self.awareness.apply_awareness_update(payload, origin="peer")
-        await self._broadcast(encode_awareness(payload), exclude=None)
+    async def receive_peer_awareness(self, payload: bytes, owners: dict[int, int]) -> None:
+        """Apply presence changes from another process, except for client ids it may not speak for."""
+        accepted = self.presence.receive_peer(payload, owners)
+        if accepted is not None:
+            await self._broadcast(encode_awareness(accepted), exclude=None)
+
+    def awareness_snapshot(self) -> tuple[bytes, dict[int, int]] | None:
+        """Every presence state with its owner, for a peer process whose replica of this room just loaded."""
+        return self.presence.snapshot()
 
     # -- helpers --------------------------------------------------------------------------------------------------
     def _encode_awareness(self, client_ids: list[int]) -> bytes:
-        return self.awareness.encode_awareness_update(client_ids)
+        return self.presence.awareness.encode_awareness_update(client_ids)
 
     async def _broadcast(self, message: bytes, exclude: Connection | None) -> None:
         # A snapshot of the members: a send that closes a connection must not change the set mid-iteration.
@@ -393,6 +375,13 @@ class Room:
                 continue
             try:
                 await connection.send(message)
+                member = self.members.get(connection)
+                if member is not None:
+                    member.budget.check_backlog(_backlog(connection))
+            except SlowReader as exc:
+                logger.warning("ws %s closed with %d: %s", connection.id, exc.close_code, exc)
+                await connection.close(exc.close_code, "too far behind")
+                await self.leave(connection)
             except Exception as exc:
                 # A socket closing under us: its own disconnect removes it; everyone else still gets the message.
                 logger.info("send to %s failed (%s); skipped", connection.id, type(exc).__name__)

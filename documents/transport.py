@@ -112,6 +112,27 @@ def frame_writer(send: Any) -> Callable[[bytes], None] | None:
     return write
 
 
+def backlog_reader(send: Any) -> Callable[[], int] | None:
+    """A function telling how many bytes wait to be sent on the socket behind a daphne ``send``, or None elsewhere.
+
+    That is what this module queued for the end of the loop pass plus what Twisted holds in the transport's
+    buffers (the kernel's own socket buffer is not counted: it is bounded by the kernel).
+    """
+    protocol = _daphne_protocol(send)
+    if protocol is None:
+        return None
+
+    def backlog() -> int:
+        transport = protocol.transport
+        queued = sum(map(len, _queued.get(protocol, ())))
+        if transport is None:
+            return queued
+        buffered = len(getattr(transport, "dataBuffer", b"")) - getattr(transport, "offset", 0)
+        return queued + buffered + getattr(transport, "_tempDataLen", 0)
+
+    return backlog
+
+
 # Frames waiting for the end of this event-loop pass, per connection (daphne's protocol object). Everything one
 # pass produces for a connection leaves in one write: under load that is one system call for many updates.
 _queued: dict[Any, list[bytes]] = {}

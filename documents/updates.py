@@ -26,6 +26,8 @@ logger = logging.getLogger("documents.updates")
 StateVector = dict[int, int]
 # Stored updates are applied in merged batches: applying many small updates one by one is slow.
 BATCH = 500
+# A history larger than this, and more than twice the Doc's encoded state, is re-encoded from the Doc.
+HISTORY_SLACK_BYTES = 1024 * 1024
 
 
 def has_items(update: bytes) -> bool:
@@ -251,6 +253,12 @@ class LiveDoc:
         self._unpacked = 0
         if len(self.history) > self._pack_every:
             self.history = pack_updates(self.history, self._piece_bytes)
+        # Merging keeps deleted content; when that dominates, the Doc's own (collected) encoding replaces it.
+        history_bytes = sum(map(len, self.history))
+        if history_bytes > HISTORY_SLACK_BYTES:
+            state = self.doc.get_update()
+            if history_bytes > 2 * len(state):
+                self.history = encode_in_pieces(self.doc, self._piece_bytes) or [state]
 
 
 def load_doc(segments: Iterable[bytes], log: Iterable[bytes]) -> LiveDoc:

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView
 
 from . import api, views
 from .api_errors import api_not_found
+from .throttling import throttle_posts
 
 api_urlpatterns = [
     path("api/token/", api.TokenView.as_view(), name="api-token"),
@@ -37,7 +38,8 @@ api_urlpatterns = [
 page_urlpatterns = [
     path("", views.home, name="home"),
     path("accounts/signup/", views.SignupView.as_view(), name="signup"),
-    path("accounts/login/", views.LoginView.as_view(), name="login"),
+    # Each POST counts against the "login" rate per client address; django-axes locks out repeated failures.
+    path("accounts/login/", throttle_posts("login")(views.LoginView.as_view()), name="login"),
     path("accounts/logout/", views.LogoutView.as_view(), name="logout"),
     path("documents/new/", views.create_document, name="document-create"),
     path("documents/import/", views.import_document, name="document-import"),

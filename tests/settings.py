@@ -8,6 +8,11 @@ os.environ.setdefault("COLLAB_FLUSH_INTERVAL", "0.2")
 os.environ.setdefault("COLLAB_ROOM_GRACE_SECONDS", "0.5")
 # Spill files of test servers stay out of the repository's own var/spill.
 os.environ.setdefault("COLLAB_SPILL_DIR", f"/tmp/collab-test-spill-{os.getpid()}")
+# The per-address rate throttles count in a cache that outlives each test (the test process's, a server's), and the
+# suites log in and ask for tokens far more often than a person does. django-axes keeps its real limits (its
+# counts are in the database, emptied between tests); tests/test_security.py starts servers with small rates.
+os.environ.setdefault("LOGIN_THROTTLE_RATE", "100000/min")
+os.environ.setdefault("TOKEN_THROTTLE_RATE", "100000/min")
 
 from collab.settings import *  # noqa: F403
 

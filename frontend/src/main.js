@@ -143,7 +143,19 @@ export function mountApp(root, { createProvider = createCollabProvider } = {}) {
     createShareButton(right, shareDialog)
   }
 
-  const toolbar = createToolbar(toolbarSlot, editor, { readOnly: !canEdit })
+  let toolbar = createToolbar(toolbarSlot, editor, { readOnly: !canEdit })
+
+  // A terminal close (4401 signed out, 4403 access revoked, 4404 deleted): the provider no longer reconnects
+  // (provider.js) and the status pill says why; nothing typed from now on would reach the server, so stop editing.
+  const onClosed = (event) => {
+    root.dataset.closed = String((event && event.code) || '')
+    if (!editor.isDestroyed && editor.isEditable) {
+      editor.setEditable(false)
+      toolbar.destroy()
+      toolbar = createToolbar(toolbarSlot, editor, { readOnly: true })
+    }
+  }
+  provider.on('closed', onClosed)
 
   const history = renderHistoryPanel(historyPanel, {
     editor,
@@ -173,6 +185,7 @@ export function mountApp(root, { createProvider = createCollabProvider } = {}) {
       if (destroyed) return
       destroyed = true
       window.removeEventListener('pagehide', onPageHide)
+      provider.off('closed', onClosed)
       history.destroy()
       toolbar.destroy()
       if (shareDialog) shareDialog.destroy()

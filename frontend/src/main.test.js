@@ -139,6 +139,37 @@ describe('mountApp', () => {
     expect(panel.hidden).toBe(true)
   })
 
+  it.each([
+    [4401, 'Signed out — sign in again to keep editing'],
+    [4403, 'Access revoked — disconnected'],
+    [4404, 'Document deleted — disconnected'],
+  ])('stops editing after the terminal close %i and shows why', (code, label) => {
+    const { root } = mount({ role: 'editor', userName: 'ed' })
+    expect(app.editor.isEditable).toBe(true)
+    app.provider.emit('connection-close', { code })
+    app.provider.emit('status', { status: 'disconnected' })
+    app.provider.emit('closed', { code, reason: '' })
+    expect(root.querySelector('#doc-status').dataset.state).toBe('denied')
+    expect(root.querySelector('#doc-status').textContent).toBe(label)
+    expect(root.dataset.closed).toBe(String(code))
+    expect(app.editor.isEditable).toBe(false)
+    expect(root.querySelector('#editor .ProseMirror').getAttribute('contenteditable')).toBe('false')
+    const buttons = [...root.querySelectorAll('#editor-toolbar button')]
+    expect(root.querySelectorAll('#editor-toolbar')).toHaveLength(1)
+    expect(buttons.length).toBeGreaterThan(10)
+    expect(buttons.every((b) => b.disabled)).toBe(true)
+  })
+
+  it('keeps editing through an operator close (4000): the provider reconnects', () => {
+    const { root } = mount({ role: 'editor', userName: 'ed' })
+    app.provider.emit('status', { status: 'connected' })
+    app.provider.emit('connection-close', { code: 4000 })
+    app.provider.emit('status', { status: 'disconnected' })
+    expect(root.querySelector('#doc-status').textContent).toBe('Closed by an operator — reconnecting…')
+    expect(root.dataset.closed).toBeUndefined()
+    expect(app.editor.isEditable).toBe(true)
+  })
+
   it('puts the History button before Share for owners', () => {
     const { root } = mount({})
     const buttons = [...root.querySelectorAll('.app-header__right button')].map((b) => b.id)

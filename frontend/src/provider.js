@@ -22,6 +22,28 @@ export function buildServerUrl(wsPath, loc = globalThis.location) {
   return url.replace(/\/+$/, '')
 }
 
+/**
+ * Close codes the server sends on purpose (docs/protocol.md, docs/security.md). 4000 (an operator closed every
+ * connection) is transient: the client reconnects. The 44xx codes say reconnecting cannot help.
+ */
+export const CLOSE_BY_OPERATOR = 4000
+export const CLOSE_CREDENTIALS = 4401 // the token or session is no longer valid (logout, password change, ...)
+export const CLOSE_REVOKED = 4403 // access to the document is gone
+export const CLOSE_DELETED = 4404 // the document was deleted
+
+/**
+ * Whether a server close is final: 4400-4499, as y-websocket reads them by default (so 4401, 4403, 4404).
+ * A missing code (a polyfill that reports none) is not.
+ */
+export function isTerminalClose(code) {
+  return typeof code === 'number' && code >= 4400 && code < 4500
+}
+
+/** y-websocket's `shouldReconnect`: reconnect after anything but a terminal close. */
+export function shouldReconnect(event) {
+  return !isTerminalClose(event && event.code)
+}
+
 export function indexeddbName(documentId) {
   return `collab-doc-${documentId}`
 }
@@ -44,9 +66,12 @@ export function createCollabProvider({ documentId, wsUrl, location: loc = global
     }
   }
 
-  const options = {}
+  const options = { shouldReconnect }
   if (WebSocketPolyfill) options.WebSocketPolyfill = WebSocketPolyfill
   const provider = new WebsocketProvider(serverUrl, documentId, ydoc, options)
+  // After a terminal close y-websocket stops reconnecting (and emits `closed`); stop the cross-tab
+  // BroadcastChannel too, so this tab neither sends nor receives edits any more.
+  provider.on('closed', () => provider.disconnect())
 
   let destroyed = false
   function destroy() {

@@ -18,17 +18,36 @@ export const TICK_MS = 250
  * @property {boolean} pending       local changes not yet known to be flushed to the server
  * @property {number} lastSyncAt
  * @property {{code: number, reason: string} | null} closed  terminal close (server refused us)
+ * @property {number | null} lastCloseCode  code of the last (transient) close, until the next connect
  */
 
 /** @returns {StatusState} */
 export function initialStatus() {
-  return { connection: 'connecting', synced: false, everSynced: false, pending: false, lastSyncAt: 0, closed: null }
+  return {
+    connection: 'connecting',
+    synced: false,
+    everSynced: false,
+    pending: false,
+    lastSyncAt: 0,
+    closed: null,
+    lastCloseCode: null,
+  }
 }
+
+/** What a final close from the server means (docs/security.md). The editor stops and does not reconnect. */
+export const TERMINAL_LABELS = {
+  4401: 'Signed out — sign in again to keep editing',
+  4403: 'Access revoked — disconnected',
+  4404: 'Document deleted — disconnected',
+}
+export const OTHER_TERMINAL_LABEL = 'Disconnected by the server'
+/** 4000: an operator closed every connection of the document; the editor reconnects by itself. */
+export const OPERATOR_CLOSE_LABEL = 'Closed by an operator — reconnecting…'
 
 /**
  * Pure reducer. Events:
  *  {type: 'status', status: 'connected'|'connecting'|'disconnected'}   provider `status`
- *  {type: 'connection-close'}                                          provider `connection-close`
+ *  {type: 'connection-close', code}                                    provider `connection-close`
  *  {type: 'sync', synced: boolean, now}                                provider `sync`
  *  {type: 'local-update', now}                                         doc `update` not from the provider
  *  {type: 'closed', code, reason}                                      provider `closed` (terminal)
@@ -42,11 +61,16 @@ export function reduceStatus(state, event) {
   switch (event.type) {
     case 'status': {
       const connection = nextConnection(state.connection, event.status)
-      if (event.status === 'connected') return { ...state, connection, closed: null }
+      if (event.status === 'connected') return { ...state, connection, closed: null, lastCloseCode: null }
       return { ...state, connection, synced: connection === 'live' ? state.synced : false }
     }
     case 'connection-close':
-      return { ...state, connection: nextConnection(state.connection, 'closed'), synced: false }
+      return {
+        ...state,
+        connection: nextConnection(state.connection, 'closed'),
+        synced: false,
+        lastCloseCode: typeof event.code === 'number' ? event.code : null,
+      }
     case 'sync':
       if (event.synced) {
         return { ...state, synced: true, everSynced: true, lastSyncAt: event.now ?? 0 }
@@ -90,12 +114,12 @@ export function reduceStatus(state, event) {
  */
 export function describeStatus(state) {
   if (state.closed) {
-    const { code } = state.closed
-    if (code === 4404) return { state: 'denied', label: 'Document not found — disconnected' }
-    if (code === 4401) return { state: 'denied', label: 'Signed out — sign in again to keep editing' }
-    return { state: 'denied', label: 'Access revoked — disconnected' }
+    return { state: 'denied', label: TERMINAL_LABELS[state.closed.code] || OTHER_TERMINAL_LABEL }
   }
-  if (state.connection === 'offline') return { state: 'offline', label: 'Offline — changes kept locally' }
+  if (state.connection === 'offline') {
+    if (state.lastCloseCode === 4000) return { state: 'offline', label: OPERATOR_CLOSE_LABEL }
+    return { state: 'offline', label: 'Offline — changes kept locally' }
+  }
   if (state.pending) return { state: 'saving', label: 'Saving…' }
   if (state.connection !== 'live' || !state.synced) return { state: 'connecting', label: 'Connecting…' }
   return { state: 'saved', label: 'Saved' }
@@ -124,7 +148,7 @@ export function createStatusTracker({ ydoc, provider, now = () => Date.now(), ti
   }
 
   const onStatus = (event) => dispatch({ type: 'status', status: event && event.status })
-  const onConnectionClose = () => dispatch({ type: 'connection-close' })
+  const onConnectionClose = (event) => dispatch({ type: 'connection-close', code: event ? event.code : undefined })
   const onSync = (synced) => dispatch({ type: 'sync', synced: !!synced, now: now() })
   const onClosed = (event) => dispatch({ type: 'closed', code: event && event.code, reason: event && event.reason })
   const onUpdate = (_update, origin) => {

@@ -1,6 +1,16 @@
 import { describe, it, expect, vi, afterEach } from 'vitest'
 import * as Y from 'yjs'
-import { initialStatus, reduceStatus, describeStatus, createStatusTracker, renderStatus, SETTLE_MS } from './status.js'
+import {
+  initialStatus,
+  reduceStatus,
+  describeStatus,
+  createStatusTracker,
+  renderStatus,
+  SETTLE_MS,
+  TERMINAL_LABELS,
+  OTHER_TERMINAL_LABEL,
+  OPERATOR_CLOSE_LABEL,
+} from './status.js'
 
 const run = (events, state = initialStatus()) => events.reduce(reduceStatus, state)
 const label = (state) => describeStatus(state).label
@@ -74,6 +84,32 @@ describe('reduceStatus / describeStatus', () => {
     expect(stateOf(s)).toBe('denied')
     expect(label(s)).toMatch(/access/i)
     expect(stateOf(reduceStatus(s, { type: 'status', status: 'connected' }))).toBe('connecting')
+  })
+
+  it.each([
+    [4401, 'Signed out — sign in again to keep editing'],
+    [4403, 'Access revoked — disconnected'],
+    [4404, 'Document deleted — disconnected'],
+    [4409, 'Disconnected by the server'],
+  ])('labels the terminal close %i with why the editor stopped', (code, text) => {
+    const s = run([...connectedAndSynced, { type: 'connection-close', code }, { type: 'status', status: 'disconnected' }, { type: 'closed', code, reason: '' }])
+    expect(stateOf(s)).toBe('denied')
+    expect(label(s)).toBe(text)
+    expect(TERMINAL_LABELS[code] ?? OTHER_TERMINAL_LABEL).toBe(text)
+  })
+
+  it('shows an operator close (4000) as such while reconnecting, never as revoked access', () => {
+    let s = run([...connectedAndSynced, { type: 'connection-close', code: 4000 }, { type: 'status', status: 'disconnected' }])
+    expect(stateOf(s)).toBe('offline')
+    expect(label(s)).toBe(OPERATOR_CLOSE_LABEL)
+    expect(label(s)).not.toMatch(/revoked/i)
+    s = reduceStatus(s, { type: 'status', status: 'connecting' })
+    expect(label(s)).toBe(OPERATOR_CLOSE_LABEL)
+    s = run([{ type: 'status', status: 'connected' }, { type: 'sync', synced: true, now: 9000 }], s)
+    expect(label(s)).toBe('Saved')
+    // a later ordinary drop is just offline again
+    s = run([{ type: 'connection-close', code: 1006 }, { type: 'status', status: 'disconnected' }], s)
+    expect(label(s)).toBe('Offline — changes kept locally')
   })
 
   it('detects a dropped connection from the poll even without an event', () => {
