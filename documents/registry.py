@@ -138,6 +138,7 @@ class RoomRegistry:
         except Exception:
             logger.exception("unloading room %s failed", room.document_id)
         finally:
+            room.close()
             self.store.forget(room.document_id)
             self._unloading.pop(room.document_id, None)
 

@@ -386,6 +386,10 @@ class Room:
                 # A socket closing under us: its own disconnect removes it; everyone else still gets the message.
                 logger.info("send to %s failed (%s); skipped", connection.id, type(exc).__name__)
 
+    def close(self) -> None:
+        """Release the room's Doc once it has unloaded (see ``LiveDoc.close``)."""
+        self.live.close()
+
     async def close_all(self, code: int, reason: str) -> None:
         """Close every local connection (document deleted, operator action)."""
         for connection in tuple(self.members):

@@ -107,41 +107,73 @@ class LiveDoc:
         self._piece_bytes = piece_bytes
         self._unpacked = 0
         self._captured: bytes | None = None
-        self._subscription = self.doc.observe(self._capture)
+        self._subscription: Any = self.doc.observe(self._capture)
 
     def _capture(self, event: Any) -> None:
         self._captured = event.update
 
+    def close(self) -> None:
+        """Stop observing the Doc. pycrdt keeps an observed Doc alive (its observer refers to it from native code,
+        out of the garbage collector's sight), so every LiveDoc must be closed for its Doc to be freed."""
+        if self._subscription is not None:
+            self.doc.unobserve(self._subscription)
+            self._subscription = None
+
     # -- loading --------------------------------------------------------------------------------------------------
     def load(self, segments: Iterable[bytes], log: Iterable[bytes]) -> None:
-        """Integrate a document's stored rows: trusted snapshot segments, then the log rows that are ready.
+        """Integrate a document's stored rows: trusted snapshot segments, then the log, by the room's own rule.
 
-        Segments are the server's own encoding of an integrated state. Log rows are normalised changes or held
-        updates; rows from before the strict reader existed that it refuses are applied as they are (as before).
+        Segments are the server's own encoding of an integrated state. Log rows are normalised changes and held
+        updates in the order the room took them; from the first held row on they are replayed one at a time,
+        retrying held ones after each, exactly as the room did, so a held update that failed (or succeeded) in the
+        room does the same here. Rows from before the strict reader existed that it refuses are applied as they are.
         """
         segments = list(segments)
         _apply_batches(self.doc, segments)
+        self.history = pack_updates(segments, self._piece_bytes)
         self.state = doc_state(self.doc)
-        ready: list[bytes] = []
+        batch: list[bytes] = []  # ready rows before any held one: merged and applied together (fast)
         expected = dict(self.state)
         for row in log:
             try:
                 structure = read_update(row)
             except CollabError:
                 self.unreadable += 1
-                ready.append(row)
+                self._flush_batch(batch)
+                self.integrate_own(row)
+                expected = dict(self.state)
                 continue
-            after = covered_clocks(structure, expected)
-            if after is None:
-                self.hold(row, structure)
-            else:
+            after = covered_clocks(structure, expected) if not self.held else None
+            if after is not None:
+                batch.append(row)
                 expected = after
-                ready.append(row)
-        _apply_batches(self.doc, ready)
+                continue
+            self._flush_batch(batch)
+            self.receive_stored(row, structure)
+            expected = dict(self.state)
+        self._flush_batch(batch)
+
+    def _flush_batch(self, batch: list[bytes]) -> None:
+        if not batch:
+            return
+        _apply_batches(self.doc, batch)
+        self.history.extend(pack_updates(batch, self._piece_bytes))
         self.state = doc_state(self.doc)
-        self.history = pack_updates([*segments, *ready], self._piece_bytes)
         self._captured = None
-        self.retry_held()
+        batch.clear()
+
+    def receive_stored(self, row: bytes, structure: UpdateStructure) -> None:
+        """One stored row, as the room received it: held if not ready, else integrated, then held ones retried."""
+        if not self.is_ready(structure):
+            self.hold(row, structure)
+            return
+        try:
+            self.integrate(row, structure)
+        except ProtocolError as exc:
+            logger.warning("a stored row does not integrate: %s", exc)
+            return
+        if self.held:
+            self.retry_held()
 
     # -- integrating ----------------------------------------------------------------------------------------------
     def is_ready(self, structure: UpdateStructure) -> bool:
@@ -236,10 +268,10 @@ class LiveDoc:
     # -- internals ------------------------------------------------------------------------------------------------
     def _rollback(self) -> None:
         """Replace the Doc by one rebuilt from the history: exactly the state before the failed update."""
-        self.doc.unobserve(self._subscription)
+        self.close()
         self.doc = Doc()
         _apply_batches(self.doc, self.history)
-        self._subscription = self.doc.observe(self._capture)
+        self._subscription: Any = self.doc.observe(self._capture)
         self._captured = None
         self.state = doc_state(self.doc)
 
@@ -262,9 +294,13 @@ class LiveDoc:
 
 
 def load_doc(segments: Iterable[bytes], log: Iterable[bytes]) -> LiveDoc:
-    """A LiveDoc holding a document's stored rows: what "the stored rows applied to an empty Doc" means here."""
+    """A LiveDoc holding a document's stored rows: what "the stored rows applied to an empty Doc" means here.
+
+    It is closed (no longer observed): for reading, not for integrating more updates.
+    """
     live = LiveDoc()
     live.load(segments, log)
+    live.close()
     return live
 
 
