@@ -271,7 +271,7 @@ class LiveDoc:
         self.close()
         self.doc = Doc()
         _apply_batches(self.doc, self.history)
-        self._subscription: Any = self.doc.observe(self._capture)
+        self._subscription = self.doc.observe(self._capture)
         self._captured = None
         self.state = doc_state(self.doc)
 
