@@ -15,6 +15,7 @@ from documents.protocol import (
     SyncUpdate,
     decode_message,
     encode_awareness,
+    encode_awareness_update,
     encode_sync_step1,
     encode_update,
 )
@@ -173,3 +174,23 @@ async def test_size_cap_counts_the_state_not_the_churn(room: Room, settings: Any
     text.insert(0, "y" * 7000)
     with pytest.raises(DocumentTooLarge):
         await room.receive(writer, encode_update(updates[-1]))
+
+
+async def test_client_id_stays_its_users_while_the_owner_reconnects(room: Room) -> None:
+    owner, other = FakeConnection("alice"), FakeConnection("mallory")
+    await room.join(owner)
+    await room.join(other)
+    client_id = 4242
+    await room.receive(owner, encode_awareness(encode_awareness_update([(client_id, 1, '{"cursor":1}')])))
+    # Held: another user's message for the id is ignored (y-websocket clients relay states they see).
+    await room.receive(other, encode_awareness(encode_awareness_update([(client_id, 2, '{"cursor":"x"}')])))
+    assert room.awareness.states[client_id]["user"]["name"] == "alice"
+    await room.leave(owner)
+    assert client_id not in room.awareness.states
+    # Released but still alice's: mallory cannot take it meanwhile; alice's new connection can.
+    await room.receive(other, encode_awareness(encode_awareness_update([(client_id, 3, '{"cursor":"x"}')])))
+    assert client_id not in room.awareness.states
+    back = FakeConnection("alice")
+    await room.join(back)
+    await room.receive(back, encode_awareness(encode_awareness_update([(client_id, 3, '{"cursor":2}')])))
+    assert room.awareness.states[client_id] == {"cursor": 2, "user": {"name": "alice", "color": "#123456"}}
