@@ -81,14 +81,13 @@ def corpus_files(directory: Path = CORPUS_DIR) -> list[Path]:
 
 
 async def failing_signatures(directory: Path = CORPUS_DIR) -> set[str]:
-    """Signatures of the corpus files that still fail: a run does not save another reproducer of an open bug (a
-    fixed one, whose file now passes, does not stop a new failure of the same kind from being saved)."""
+    """The signatures the corpus files fail with now: a run does not save another reproducer of an open bug (a
+    fixed one, whose file passes now, does not stop a new failure of the same kind from being saved)."""
     failing = set()
     for path in corpus_files(directory):
         case = load(path)
         findings, _ = await replay(case.script, case.collab)
-        if findings:
-            failing.add(case.comment.split(": ", 1)[0])
+        failing.update(finding.signature for finding in findings)
     return failing
 
 
