@@ -57,6 +57,11 @@ OPEN_FINDINGS = {
         "after this sequence the room's Doc and its own encoding render a formatted run differently (room-vs-joiner); "
         "not diagnosed yet, probably the same order-dependent integration as the case above"
     ),
+    "1611e339fd6a5cff.hex": (
+        "an update re-sending clocks the room already has, with other content: yrs keeps the room's rendering but "
+        "its own encoding (so the store, joiners and honest clients) shows the new attribute; refusing or verifying "
+        "updates that overlap known clocks would close it"
+    ),
 }
 
 

@@ -77,14 +77,14 @@ class Arena:
             peer.release()
 
     def release_room(self, confirm: bool = True) -> bool:
-        """Drop the room; True when its Doc outlives it (a leak), in which case the Doc is released here.
-
-        ``confirm`` runs the garbage collector first, so that a Doc kept only by a reference cycle is not taken
-        for a leak (it costs tens of milliseconds, so long runs confirm now and then).
+        """Unload the room as the registry does (``Room.close`` where it exists) and drop it; True when its Doc
+        outlives it (a leak), in which case the Doc is released here.
 
         pycrdt never frees a Doc that has an observer (the Rust side pins the callback), so a room that does not
         unobserve when it unloads keeps its whole document in memory for the life of the process. The fuzzer
         plays thousands of rooms, so after noting the leak it unobserves every subscription the room kept.
+        ``confirm`` runs the garbage collector first, so that a Doc kept only by a reference cycle is not taken
+        for a leak (it costs tens of milliseconds, so long runs confirm now and then).
         """
         room, self.room = self.room, _NO_ROOM
         doc_ref = weakref.ref(room_doc(room))
