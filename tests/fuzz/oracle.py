@@ -251,7 +251,7 @@ async def fresh_joiner(room: Any) -> Any:
 
 
 def budgets() -> tuple[int, int]:
-    """(MAX_NESTING_DEPTH, MAX_PENDING_BYTES) in force, with the defaults the lead's configuration introduces."""
+    """(MAX_NESTING_DEPTH, MAX_PENDING_BYTES) in force, with the defaults of documents.conf."""
     config = get_config()
     return getattr(config, "MAX_NESTING_DEPTH", 256), getattr(config, "MAX_PENDING_BYTES", 1024 * 1024)
 
