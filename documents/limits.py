@@ -101,6 +101,11 @@ class StructureBudget:
             self.type_depth.update(depths)
         return structure
 
+    def record(self, structure: UpdateStructure, doc: Doc) -> None:
+        """Remember the depths of the types an update from a peer process creates (it checked the budget)."""
+        if any(struct.kind == TYPE for struct in structure.structs):
+            self.type_depth.update(type_depths(structure, self.type_depth, self._depth_of_unknown_parents(doc)))
+
     def _depth_of_unknown_parents(self, doc: Doc) -> int:
         """The depth assumed for a parent type not known (deleted and collected before the room loaded): the
         deepest type the Doc holds. The first call reads every type's depth from the Doc's state."""

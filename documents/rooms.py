@@ -44,7 +44,7 @@ from .protocol import (
     parse_awareness_update,
 )
 from .store import DocumentStore, StoredRows
-from .update_reader import UpdateStructure
+from .update_reader import UpdateStructure, read_update
 from .updates import LiveDoc
 
 logger = logging.getLogger("documents.rooms")
@@ -338,7 +338,10 @@ class Room:
     async def receive_peer_update(self, update: bytes) -> None:
         """Apply an update another process received; fan it out locally, but neither store nor re-publish it."""
         try:
-            structure = self.check(update)
+            # Peers checked the budgets when their client sent it (or computed it: an import, a repair diff, which
+            # may be larger than any client's update); decode it, but do not refuse it for its size.
+            structure = read_update(update)
+            self.structure.record(structure, self.doc)
             if not self.live.is_ready(structure):
                 self._hold(update, structure)
                 return
