@@ -114,6 +114,7 @@ function unexpected (editor, what) {
 
 // -- honest editors -------------------------------------------------------------------------------------------------
 const LETTERS = 'etaoin shrdlu cmfwyp vbgkqj xz, etaoin shrdlu.'
+const ECHO_GIVE_UP_MS = 60000 // an echo later than this counts as lost (and is not a latency sample)
 const MAX_PARAGRAPH = 320 // a longer paragraph gets its first part rewritten (deleted), as people do
 
 class Editor {
@@ -234,7 +235,7 @@ class Editor {
   ping () {
     const now = performance.now()
     for (const [clock, at] of this.pending) {
-      if (now - at > 10000) {
+      if (now - at > ECHO_GIVE_UP_MS) {
         this.pending.delete(clock)
         run.echoLost++
       }
@@ -342,7 +343,7 @@ class Hostile {
         res.resume()
         finish(`refused(${res.statusCode})`)
       })
-      ws.on('error', () => { if (!opened) finish('connect-error') })
+      ws.on('error', (err) => { if (!opened) finish(`connect-error(${err.code || err.message})`) })
       ws.on('message', () => { win.recv++ })
       ws.on('close', (code) => finish(String(code)))
       const send = (data) => { win.sent++; ws.send(data) }

@@ -445,8 +445,8 @@ def main() -> int:
         )
         say(
             f"  bystander awareness echo: p50 {ms(echo['p50Ms'])} ms, p99 {ms(echo['p99Ms'])} ms, max"
-            f" {ms(echo['maxMs'])} ms over {echo['n']:,} echoes ({final['echoLost']} lost; target p99 <"
-            f" {ECHO_P99_LIMIT:g} ms)"
+            f" {ms(echo['maxMs'])} ms over {echo['n']:,} echoes ({final['echoLost']} not echoed within 60 s;"
+            f" target p99 < {ECHO_P99_LIMIT:g} ms)"
         )
         by_code = codes(Counter(str(entry["code"]) for entry in unexpected))
         say(f"  unexpected closes: {len(unexpected)}" + (f" ({by_code})" if unexpected else ""))
