@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from pycrdt import Awareness, Doc
 
 from .awareness import Presence
+from .client_ids import ClientIdOwners
 from .conf import get_config
 from .exceptions import (
     DocumentTooLarge,
@@ -111,6 +112,7 @@ class Room:
             integrated (sent to a joining client in pieces when one sync message would exceed the transport's
             size limit).
         presence: presence states of every client (local and in peer processes), and who may change each.
+        client_ids: which user writes each Yjs client id's new clocks.
         members: local connections and what they control.
         structure: the structural budget of updates (structs, nesting depth of the types they create).
         size: bytes of Yjs state held (an upper bound: updates applied since the last measure are added up),
@@ -124,6 +126,7 @@ class Room:
         self.document_id = document_id
         self.live = LiveDoc(HISTORY_PACK_EVERY, get_config().SEGMENT_BYTES)
         self.presence = Presence(self.live.doc)
+        self.client_ids = ClientIdOwners()
         self.members: dict[Connection, Member] = {}
         self.structure = StructureBudget()
         self.size = 0
@@ -263,6 +266,10 @@ class Room:
         # Server code computes its edits from this Doc: they are ready by construction and exempt from the
         # budgets meant for clients (an import may carry more structs than any keystroke).
         structure = self.check(update) if origin is not None else None
+        writer = origin.user_id if origin is not None else None
+        writing: set[int] = set()
+        if structure is not None and writer is not None:
+            writing = self.client_ids.check(structure, self.live.state, writer, self.presence.owners.user_of)
         if self._over_size_cap(update):
             raise DocumentTooLarge(f"document {self.document_id} is at its size cap")
         if not self._store.can_accept(self.document_id, len(update)):
@@ -271,12 +278,14 @@ class Room:
             changed = self.live.integrate_own(update)
         elif (expected := self.live.state_after(structure)) is None:
             self._hold(update, structure)
+            self.client_ids.claim(writing, writer)
             self._store.append(self.document_id, update)
             if self._peers is not None:
                 self._peers.publish_update(self.document_id, update)
             return None
         else:
             changed = self.live.integrate(update, structure, expected)
+            self.client_ids.claim(writing, writer)
         if changed is None:
             return None
         unblocked = self.live.retry_held() if self.live.held else []

@@ -16,10 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from pycrdt import Doc, merge_updates
+from pycrdt import get_update as diff_update
 
 from .exceptions import CollabError, ProtocolError
+from .item_parents import ItemParents, misplaced
 from .protocol import EMPTY_UPDATE, encode_state_vector, read_state_vector
-from .update_reader import ID, UpdateStructure, read_update, type_depths
+from .update_reader import ID, SKIP, UpdateStructure, read_update, type_depths
 
 logger = logging.getLogger("documents.updates")
 
@@ -74,6 +76,11 @@ def covered_clocks(structure: UpdateStructure, state: StateVector) -> StateVecto
     return after
 
 
+def _overlaps(structure: UpdateStructure, state: StateVector) -> bool:
+    """Whether some struct of the update starts at a clock the Doc already has."""
+    return any(s.clock < state.get(s.client, 0) for s in structure.structs if s.kind != SKIP)
+
+
 @dataclass
 class HeldUpdate:
     """An update waiting for a dependency, with its decoded structure (so retries do not decode it again)."""
@@ -107,6 +114,7 @@ class LiveDoc:
         self._piece_bytes = piece_bytes
         self._unpacked = 0
         self._captured: bytes | None = None
+        self._parents: ItemParents | None = None  # built when first needed, then kept up by ``integrate``
         self._subscription: Any = self.doc.observe(self._capture)
 
     def _capture(self, event: Any) -> None:
@@ -160,6 +168,7 @@ class LiveDoc:
         self.history.extend(pack_updates(batch, self._piece_bytes))
         self.state = doc_state(self.doc)
         self._captured = None
+        self._parents = None
         batch.clear()
 
     def receive_stored(self, row: bytes, structure: UpdateStructure) -> None:
@@ -196,10 +205,15 @@ class LiveDoc:
             ProtocolError: yrs refused the update, or its effect disagrees with its structure; the Doc is rebuilt
                 to exactly what it was before.
         """
+        if _overlaps(structure, self.state):
+            update, structure = self._without_known(update)
+            expected = None
         if expected is None:
             expected = covered_clocks(structure, self.state)
         if expected is None:
             raise ProtocolError("update is not ready to integrate")
+        parents = self._item_parents()
+        resolved = parents.resolve(structure)
         self._captured = None
         try:
             self.doc.apply_update(update)
@@ -216,11 +230,35 @@ class LiveDoc:
         if actual != expected or (actual != self.state and (changed is None or not has_items(changed))):
             self._rollback()
             raise ProtocolError("update changed the document inconsistently with its structure")
+        if (outside := misplaced(self.doc, structure, resolved.between)) is not None:
+            self._rollback()
+            raise ProtocolError(f"item {(outside.client, outside.clock)} is not between its origin and right origin")
         self.state = actual
+        parents.add(structure, resolved)
         if changed is None or changed == EMPTY_UPDATE:
             return None
         self._remember(changed)
         return changed
+
+    def _item_parents(self) -> ItemParents:
+        """The index of the Doc's items' parents, read from its encoded state when it is not being kept up."""
+        if self._parents is None:
+            self._parents = ItemParents.of(read_update(self.doc.get_update()))
+        return self._parents
+
+    def _without_known(self, update: bytes) -> tuple[bytes, UpdateStructure]:
+        """The update minus the clocks the Doc already holds.
+
+        Yjs ignores the content of clocks it has, but yrs can let a re-sent struct with other content change how
+        the Doc encodes (not how it reads), so such clocks are cut off before yrs integrates the update.
+        """
+        try:
+            trimmed = diff_update(update, self.doc.get_state())
+            return trimmed, read_update(trimmed)
+        except CollabError:
+            raise
+        except Exception as exc:
+            raise ProtocolError(f"corrupt update: {type(exc).__name__}: {exc}") from exc
 
     def integrate_own(self, update: bytes) -> bytes | None:
         """Apply an update the server computed from this very Doc (ready by construction, so not decoded).
@@ -236,6 +274,7 @@ class LiveDoc:
             raise ProtocolError(f"server edit refused: {exc}") from exc
         changed, self._captured = self._captured, None
         self.state = doc_state(self.doc)
+        self._parents = None
         if changed is None or changed == EMPTY_UPDATE:
             return None
         self._remember(changed)
@@ -273,6 +312,7 @@ class LiveDoc:
         _apply_batches(self.doc, self.history)
         self._subscription = self.doc.observe(self._capture)
         self._captured = None
+        self._parents = None
         self.state = doc_state(self.doc)
 
     def _remember(self, update: bytes) -> None:

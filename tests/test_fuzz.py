@@ -46,23 +46,9 @@ def test_recording_is_a_tiptap_document() -> None:
         assert fragment in xml
 
 
-# Findings the engine does not handle yet, each with why; strict, so a fix shows up as an unexpected pass.
-OPEN_FINDINGS = {
-    "f2225b96bbb58849.hex": (
-        "an item whose origin and right origin lie in different parents integrates in an order-dependent place: "
-        "the room's Doc and its own encoding then render the text differently; catching it needs the parent of "
-        "every item the update points at (an index of the document's items), which the room does not keep yet"
-    ),
-    "1376bb531399b629.hex": (
-        "after this sequence the room's Doc and its own encoding render a formatted run differently (room-vs-joiner); "
-        "not diagnosed yet, probably the same order-dependent integration as the case above"
-    ),
-    "1611e339fd6a5cff.hex": (
-        "an update re-sending clocks the room already has, with other content: yrs keeps the room's rendering but "
-        "its own encoding (so the store, joiners and honest clients) shows the new attribute; refusing or verifying "
-        "updates that overlap known clocks would close it"
-    ),
-}
+# Saved findings not fixed yet, by file name, with the reason: replayed as strict xfails, so fixing one fails
+# the suite until its entry goes.
+OPEN_FINDINGS: dict[str, str] = {}
 
 
 def _corpus_case(path: Path) -> Any:

@@ -10,6 +10,7 @@ through a fresh arena reproduces the room's state exactly: the corpus is made of
 from __future__ import annotations
 
 import gc
+import json
 import uuid
 import weakref
 from typing import Any
@@ -18,13 +19,21 @@ from pycrdt import get_update
 
 from documents.conf import get_config
 from documents.exceptions import CollabError
-from documents.protocol import SyncStep2, SyncUpdate, decode_message, encode_sync_step1
+from documents.protocol import (
+    SyncStep2,
+    SyncUpdate,
+    decode_message,
+    encode_awareness,
+    encode_awareness_update,
+    encode_sync_step1,
+)
 from documents.rooms import Room
 from documents.store import DocumentStore
 
 from . import ycodec
 from .clients import Connection, Peer
 from .oracle import ALLOWED_CLOSE_CODES, Finding, fatal, room_doc, unobserve_all
+from .session import recorded_client_ids
 
 ATTACKER, VIEWER = "X", "V"
 SEND, RELOAD, REJOIN = "send", "reload", "rejoin"
@@ -32,6 +41,8 @@ Step = tuple[str, str, bytes]  # (sender: ATTACKER, VIEWER or a peer name; SEND,
 Script = list[Step]
 _NO_ROOM: Any = None
 VIEWER_USER, ATTACKER_USER = 99, 666
+# Client ids of peers are first_client_id + their index; a reload adds this, so ids never collide.
+RELOAD_ID_STRIDE = 7919
 
 
 class Arena:
@@ -52,6 +63,7 @@ class Arena:
         self.refused: set[int] = set()  # steps of the script the room refused: shrinking drops them first
         self.findings: list[Finding] = []
         self.closes: dict[int, int] = {}
+        self.presence_clock = 0
 
     async def open(self) -> None:
         for peer in (*self.peers.values(), self.viewer):
@@ -59,9 +71,19 @@ class Arena:
         await self.room.join(self.attacker)
 
     async def _connect(self, peer: Peer) -> None:
-        """Join as y-websocket does: SyncStep1 with our state; the room's SyncStep1 is answered from the outbox."""
+        """Join as y-websocket does: SyncStep1 with our state (the room's SyncStep1 is answered from the outbox),
+        then our presence, for our Doc's client id and the recorded client's ids we replay (a real client's id
+        is random and first seen in its presence, so no other client can use it before it does)."""
         await self.room.join(peer)
         await self.deliver(peer, encode_sync_step1(peer.doc.get_state()))
+        if peer.can_write:
+            self.presence_clock += 1
+            name = peer.id.removeprefix("honest ")
+            ids = (peer.doc.client_id, *recorded_client_ids().get(name, ()))
+            state = json.dumps({"user": {"name": name}})
+            await self.deliver(
+                peer, encode_awareness(encode_awareness_update([(i, self.presence_clock, state) for i in ids]))
+            )
         await self.flush_outbox(peer)
 
     async def close(self) -> None:
@@ -164,7 +186,8 @@ class Arena:
         peer = self.peers[name]
         await self.room.leave(peer)
         self.retired.append(peer)
-        self.peers[name] = Peer(peer.id, client_id=peer.doc.client_id + 1, user_id=peer.user_id)
+        # A fresh Doc draws a new random id: one no other client has, and none the attacker has seen yet.
+        self.peers[name] = Peer(peer.id, client_id=peer.doc.client_id + RELOAD_ID_STRIDE, user_id=peer.user_id)
         await self._connect(self.peers[name])
 
     async def run(self, step: Step) -> None:

@@ -7,6 +7,7 @@ after the recording runs out, so attacks land on a document that keeps changing 
 
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,8 @@ from pathlib import Path
 from pycrdt import XmlElement, XmlFragment, XmlText
 
 from documents.protocol import SyncStep2, SyncUpdate, decode_message
+
+from . import ycodec
 
 SESSION_PATH = Path(__file__).with_name("session.hex")
 WORDS = ("plan", "ship", "review", "Friday", "notes", "café", "straße", "中文", "done", "x", "a longer sentence")
@@ -50,6 +53,18 @@ def load_recording(path: Path = SESSION_PATH) -> list[Recorded]:
         update = decoded.update if isinstance(decoded, SyncUpdate | SyncStep2) else None
         recorded.append(Recorded(client, message, update))
     return recorded
+
+
+@functools.cache
+def recorded_client_ids(path: Path = SESSION_PATH) -> dict[str, tuple[int, ...]]:
+    """The Yjs client ids each recorded client's updates write, by client name."""
+    ids: dict[str, set[int]] = {}
+    for recorded in load_recording(path):
+        if recorded.update is not None:
+            ids.setdefault(recorded.client, set()).update(
+                block.client for block in ycodec.parse(recorded.update).blocks
+            )
+    return {name: tuple(sorted(clients)) for name, clients in ids.items()}
 
 
 def _walk(fragment: XmlFragment) -> tuple[list[XmlText], list[tuple[XmlFragment | XmlElement, int]]]:
