@@ -7,8 +7,9 @@
  * Honest editors are real y-websocket clients: y-websocket's own WebsocketProvider with a real Y.Doc and
  * y-protocols Awareness (so they sync, apply every update, relay presence and reconnect exactly as a browser tab
  * does). Each one types into its own paragraph of the ProseMirror fragment "default" at human speed (a keystroke
- * every 0.2-1 s: mostly characters, a typo corrected now and then, a long paragraph partly rewritten) and moves
- * its cursor (an awareness update every 1-3 s, relative positions as y-prosemirror writes them).
+ * every 0.2-1 s: mostly characters, a typo corrected now and then; past 320 characters the paragraph is
+ * replaced by a new one) and moves its cursor (an awareness update every 1-3 s, relative positions as
+ * y-prosemirror writes them).
  *
  * Bystanders are honest editors that also set an awareness field every second and time the server's echo of it
  * (the server echoes awareness to its sender): the time from the send to the echo with the same clock.
@@ -115,7 +116,7 @@ function unexpected (editor, what) {
 // -- honest editors -------------------------------------------------------------------------------------------------
 const LETTERS = 'etaoin shrdlu cmfwyp vbgkqj xz, etaoin shrdlu.'
 const ECHO_GIVE_UP_MS = 60000 // an echo later than this counts as lost (and is not a latency sample)
-const MAX_PARAGRAPH = 320 // a longer paragraph gets its first part rewritten (deleted), as people do
+const MAX_PARAGRAPH = 320 // a paragraph this long is done: it is replaced by a new one
 
 class Editor {
   constructor (index, docId, token, bystander) {
@@ -179,11 +180,16 @@ class Editor {
   onSynced () {
     if (this.everSynced) return
     this.everSynced = true
-    const paragraph = new Y.XmlElement('paragraph')
+    this.newParagraph()
+  }
+
+  newParagraph () {
+    this.paragraph = new Y.XmlElement('paragraph')
     this.text = new Y.XmlText()
-    paragraph.insert(0, [this.text])
+    this.paragraph.insert(0, [this.text])
     const fragment = this.doc.getXmlFragment('default')
-    fragment.insert(fragment.length, [paragraph])
+    fragment.insert(fragment.length, [this.paragraph])
+    this.cursor = 0
   }
 
   start () {
@@ -214,9 +220,15 @@ class Editor {
     const length = text.length
     this.cursor = Math.min(this.cursor, length)
     if (length > MAX_PARAGRAPH) {
-      const cut = Math.floor(between(100, 200)) // rewrite the start of the paragraph
-      text.delete(0, cut)
-      this.cursor = Math.max(0, this.cursor - cut)
+      // The paragraph is done: it goes and a new one starts, in one change. Its items are then collected (a
+      // deleted type's content shrinks to a range per client), so the document stays the size of what is being
+      // written; deleting only part of it would leave a tombstone per keystroke, growing every Doc for good.
+      this.doc.transact(() => {
+        const fragment = this.doc.getXmlFragment('default')
+        const index = fragment.toArray().indexOf(this.paragraph)
+        if (index >= 0) fragment.delete(index, 1)
+        this.newParagraph()
+      })
     } else if (this.cursor > 0 && rng() < 0.06) {
       text.delete(this.cursor - 1, 1) // a typo corrected
       this.cursor--

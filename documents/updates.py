@@ -28,8 +28,10 @@ logger = logging.getLogger("documents.updates")
 StateVector = dict[int, int]
 # Stored updates are applied in merged batches: applying many small updates one by one is slow.
 BATCH = 500
-# A history larger than this, and more than twice the Doc's encoded state, is re-encoded from the Doc.
-HISTORY_SLACK_BYTES = 1024 * 1024
+# A history larger than this, and more than twice the Doc's encoded state, is re-encoded from the Doc (merged
+# updates keep every deleted character; the Doc's encoding collapses them). Low, because every open room holds
+# its history in memory: at 1 MiB, a hundred small documents being typed in held a hundred MiB of it.
+HISTORY_SLACK_BYTES = 64 * 1024
 
 
 def has_items(update: bytes) -> bool:
