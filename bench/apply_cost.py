@@ -3,7 +3,8 @@
 Both sides replay the same recorded typing session (one keystroke per update, new paragraphs now and then, some
 deletions) into a fresh document in this process. "bare" is what the receive path did before updates were
 checked: ``Doc.apply_update`` with an observer. "room" is ``Room.change`` without sockets: the strict structure
-decoder, the nesting budget, the readiness check, the apply, the state-vector check, the store's buffer.
+decoder, the nesting budget, the client-id check, the readiness check, the neighbour checks before and after the
+apply, the state-vector check, the store's buffer.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from types import SimpleNamespace
 from typing import Any
 
 from pycrdt import Doc, XmlElement, XmlFragment, XmlText
@@ -50,7 +52,8 @@ def room(updates: list[bytes]) -> float:
     async def run() -> float:
         store = MemoryDocumentStore()
         target = Room(uuid.uuid4(), store, peers=None)
-        sender: Any = object()  # a client's edit: the checked path (server edits skip the client budgets)
+        # A client's edit: the checked path (server edits skip the client budgets and the client-id check).
+        sender: Any = SimpleNamespace(user_id=1)
         started = time.perf_counter()
         for update in updates:
             await target.change(update, origin=sender)

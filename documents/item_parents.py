@@ -239,7 +239,9 @@ class _Ranges:
         self._ends: dict[int, list[int]] = {}
 
     def __contains__(self, id_: object) -> bool:
-        client, clock = id_  # type: ignore[misc]
+        if not isinstance(id_, tuple):
+            return False
+        client, clock = id_
         starts = self._starts.get(client)
         if not starts:
             return False
