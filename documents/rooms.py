@@ -4,9 +4,9 @@ A room applies what connections send, fans it out to the other local connections
 updates to the store and to peer processes (through ``PeerLink``), and answers sync requests from memory.
 It never sees a socket: connections are anything with the small ``Connection`` interface.
 
-About 390 lines: this is where every message kind meets the document (updates, sync requests, presence, peers),
-each dispatched in a few lines to ``LiveDoc`` (integration), ``Presence`` (awareness) and the budgets of
-``limits.py``; splitting the dispatch itself would spread one receive path over several files.
+About 410 lines: this is where every message kind meets the document (updates, sync requests, presence, peers),
+each dispatched in a few lines to ``LiveDoc`` (integration), ``Presence`` (awareness), ``ClientIdOwners`` and the
+budgets of ``limits.py``; splitting the dispatch itself would spread one receive path over several files.
 """
 
 from __future__ import annotations

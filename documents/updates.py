@@ -6,6 +6,10 @@ hands yrs an update that is not ready: ``is_ready`` checks, from the update's de
 it builds on is already in the Doc (or in the update itself). An update that is not ready is held aside, raw, and
 retried when the Doc grows. The same rule builds a Doc from stored rows, so a room, a reload and every reader of
 storage agree on what a document holds.
+
+About 440 lines, past our usual 300: ``LiveDoc`` is one state machine (load, hold, integrate with its checks before
+and after, roll back, remember), and the functions after it are the packing and compaction it relies on; the
+structural checks it calls live in ``update_reader`` and ``item_parents``.
 """
 
 from __future__ import annotations
