@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import pairwise
 
-from pycrdt import Doc, StickyIndex, Transaction
+from pycrdt import Doc, StickyIndex, Transaction, write_var_uint
 
 from .exceptions import ProtocolError
 from .update_reader import ANY, BINARY, DOC, EMBED, GC, ID, JSON, SKIP, STRING, TYPE, Struct, UpdateStructure
@@ -48,13 +48,6 @@ class ItemParents:
         index = cls()
         index.add(structure, index.resolve(structure, check=False))  # what is stored is not refused again
         return index
-
-    def __len__(self) -> int:
-        return sum(map(len, self._starts.values()))
-
-    def parent_of(self, id_: ID) -> ParentKey | None:
-        """Where the item holding ``id_`` sits, or None when it is collected (or not in the index)."""
-        return self._live(self._recorded(id_), self._recorded)
 
     def _recorded(self, id_: ID) -> ParentKey | None:
         starts = self._starts.get(id_[0])
@@ -218,17 +211,8 @@ def misplaced(doc: Doc, structure: UpdateStructure, between: list[Struct]) -> St
 
 def _offset(id_: ID, txn: Transaction) -> int:
     """The visible offset of an ID the Doc holds, within its parent."""
-    encoded = b"\x00" + _var_uint(id_[0]) + _var_uint(id_[1]) + b"\x00"  # item-relative, assoc "after"
+    encoded = b"\x00" + write_var_uint(id_[0]) + write_var_uint(id_[1]) + b"\x00"  # item-relative, assoc "after"
     return StickyIndex.decode(encoded).get_index(txn)
-
-
-def _var_uint(value: int) -> bytes:
-    out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 class _Ranges:
