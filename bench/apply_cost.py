@@ -46,11 +46,12 @@ def bare(updates: list[bytes]) -> float:
 
 
 def room(updates: list[bytes]) -> float:
-    from documents.rooms import Room
-    from documents.store import MemoryDocumentStore
+    from documents.engine.rooms import Room
+    from documents.engine.storage import MemoryStorage
+    from documents.engine.store import DocumentStore
 
     async def run() -> float:
-        store = MemoryDocumentStore()
+        store = DocumentStore(MemoryStorage())
         target = Room(uuid.uuid4(), store, peers=None)
         # A client's edit: the checked path (server edits skip the client budgets and the client-id check).
         sender: Any = SimpleNamespace(user_id=1)

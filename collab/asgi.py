@@ -11,10 +11,10 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.sessions import SessionMiddlewareStack  # noqa: E402
 
-from documents.middleware import BrowserOriginValidator, WebSocketAuthMiddleware  # noqa: E402
+from documents.engine.store import replay_spill_files  # noqa: E402
 from documents.routing import websocket_urlpatterns  # noqa: E402
-from documents.store import replay_spill_files  # noqa: E402
-from documents.transport import RawSendMiddleware, allow_protocol_close_codes  # noqa: E402
+from documents.ws.middleware import BrowserOriginValidator, WebSocketAuthMiddleware  # noqa: E402
+from documents.ws.transport import RawSendMiddleware, allow_protocol_close_codes  # noqa: E402
 
 allow_protocol_close_codes()
 replay_spill_files()

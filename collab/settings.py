@@ -9,6 +9,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from documents.conf import from_environment as collab_from_environment
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -66,15 +68,15 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "documents.security.ContentSecurityPolicyMiddleware",
+    "documents.web.security.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "documents.unavailable.DatabaseUnavailableMiddleware",
-    # Last, as django-axes asks: turns a locked-out login attempt into 429 (documents.throttling).
+    "documents.web.unavailable.DatabaseUnavailableMiddleware",
+    # Last, as django-axes asks: turns a locked-out login attempt into 429 (documents.web.throttling).
     "axes.middleware.AxesMiddleware",
 ]
 
@@ -160,7 +162,7 @@ if SECURE_HTTPS:
 # ignored (a client could write anything there) and the throttles key on the connection's address.
 PROXY_COUNT = int(env_number("PROXY_COUNT", 0))
 
-# --- Password guessing (documents.throttling, docs/security.md) ---------------------------------------------------
+# --- Password guessing (documents.web.throttling, docs/security.md) ---------------------------------------------------
 # django-axes: LOGIN_FAILURE_LIMIT failed logins (form or POST /api/token/) by one username from one address lock
 # that pair out for LOGIN_LOCKOUT_SECONDS; the pair, so an attacker cannot lock the account's owner out elsewhere.
 AXES_ENABLED = env_bool("LOGIN_LOCKOUT", True)
@@ -169,8 +171,8 @@ AXES_COOLOFF_TIME = timedelta(seconds=env_number("LOGIN_LOCKOUT_SECONDS", 15 * 6
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_DISABLE_ACCESS_LOG = True
-AXES_LOCKOUT_CALLABLE = "documents.throttling.lockout_response"
-AXES_CLIENT_IP_CALLABLE = "documents.throttling.client_ip"
+AXES_LOCKOUT_CALLABLE = "documents.web.throttling.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "documents.web.throttling.client_ip"
 # Rate throttles per client address (DRF's, in the cache below): every POST of the login form, every POST /api/token/.
 LOGIN_THROTTLE_RATE = os.environ.get("LOGIN_THROTTLE_RATE", "20/min")
 TOKEN_THROTTLE_RATE = os.environ.get("TOKEN_THROTTLE_RATE", "20/min")
@@ -184,7 +186,7 @@ CACHES = {
     )
 }
 
-# --- Content-Security-Policy (django-csp; documents.security adds ws(s)://<host> to connect-src) ----------------
+# --- Content-Security-Policy (django-csp; documents.web.security adds ws(s)://<host> to connect-src) ------------
 # Scripts only from this origin. Styles may be inline: the templates carry <style> blocks and the editor
 # (ProseMirror, remote carets) sets style attributes. Images may be data:/blob: (favicon, pasted images).
 _CSP = {
@@ -235,7 +237,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "documents.api_errors.exception_handler",
+    "EXCEPTION_HANDLER": "documents.web.api_errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "DEFAULT_THROTTLE_RATES": {"login": LOGIN_THROTTLE_RATE, "token": TOKEN_THROTTLE_RATE},
     "NUM_PROXIES": PROXY_COUNT,
@@ -246,51 +248,15 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "ENUM_NAME_OVERRIDES": {
-        "DocumentRoleEnum": "documents.serializers.ROLE_CHOICES",
-        "MemberRoleEnum": "documents.models.Role",
+        "DocumentRoleEnum": "documents.models.Role",
+        "MemberRoleEnum": "documents.models.MEMBER_ROLES",
     },
 }
 # Large request bodies are refused early; imports have their own limit in documents.conf.
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(env_number("DATA_UPLOAD_MAX_MEMORY_SIZE", 20 * 1024 * 1024))
 
-# --- Application tunables (read by documents.conf) --------------------------------------------------------------
-COLLAB = {
-    "FLUSH_INTERVAL": env_number("COLLAB_FLUSH_INTERVAL", 1.0),
-    "MAX_MESSAGE_BYTES": int(env_number("COLLAB_MAX_MESSAGE_BYTES", 1024 * 1024)),
-    "MAX_DOCUMENT_BYTES": int(env_number("COLLAB_MAX_DOCUMENT_BYTES", 16 * 1024 * 1024)),
-    "COMPACT_LOG_COUNT": int(env_number("COLLAB_COMPACT_LOG_COUNT", 500)),
-    "COMPACT_LOG_BYTES": int(env_number("COLLAB_COMPACT_LOG_BYTES", 1024 * 1024)),
-    "SEGMENT_BYTES": int(env_number("COLLAB_SEGMENT_BYTES", 512 * 1024)),
-    "ROOM_GRACE_SECONDS": env_number("COLLAB_ROOM_GRACE_SECONDS", 2.0),
-    "RATE_UPDATES_PER_SECOND": env_number("COLLAB_RATE_UPDATES_PER_SECOND", 200.0),
-    "RATE_UPDATES_BURST": env_number("COLLAB_RATE_UPDATES_BURST", 1000.0),
-    "RATE_AWARENESS_PER_SECOND": env_number("COLLAB_RATE_AWARENESS_PER_SECOND", 100.0),
-    "RATE_AWARENESS_BURST": env_number("COLLAB_RATE_AWARENESS_BURST", 500.0),
-    "RATE_SYNC_PER_SECOND": env_number("COLLAB_RATE_SYNC_PER_SECOND", 2.0),
-    "RATE_SYNC_BURST": env_number("COLLAB_RATE_SYNC_BURST", 10.0),
-    "MAX_AWARENESS_NEW_ENTRIES": int(env_number("COLLAB_MAX_AWARENESS_NEW_ENTRIES", 4)),
-    "MAX_AWARENESS_STATE_BYTES": int(env_number("COLLAB_MAX_AWARENESS_STATE_BYTES", 4096)),
-    "MAX_AWARENESS_JSON_DEPTH": int(env_number("COLLAB_MAX_AWARENESS_JSON_DEPTH", 16)),
-    "AWARENESS_CLOCK_STEP": int(env_number("COLLAB_AWARENESS_CLOCK_STEP", 10_000)),
-    "AWARENESS_RELEASE_SECONDS": env_number("COLLAB_AWARENESS_RELEASE_SECONDS", 30.0),
-    "MAX_OUTBOUND_BYTES": int(env_number("COLLAB_MAX_OUTBOUND_BYTES", 4 * 1024 * 1024)),
-    "OUTBOUND_GRACE_SECONDS": env_number("COLLAB_OUTBOUND_GRACE_SECONDS", 10.0),
-    "BAD_INPUT_CLOSES": int(env_number("COLLAB_BAD_INPUT_CLOSES", 5)),
-    "BAD_INPUT_WINDOW_SECONDS": env_number("COLLAB_BAD_INPUT_WINDOW_SECONDS", 60.0),
-    "REPLICA_CHECK_SECONDS": env_number("COLLAB_REPLICA_CHECK_SECONDS", 10.0),
-    "REVALIDATE_SECONDS": env_number("COLLAB_REVALIDATE_SECONDS", 60.0),
-    "AUTO_VERSION_MINUTES": env_number("COLLAB_AUTO_VERSION_MINUTES", 10.0),
-    "MAX_IMPORT_BYTES": int(env_number("COLLAB_MAX_IMPORT_BYTES", 2 * 1024 * 1024)),
-    "MAX_TITLE_LENGTH": 200,
-    "MAX_NESTING_DEPTH": int(env_number("COLLAB_MAX_NESTING_DEPTH", 256)),
-    "MAX_UPDATE_STRUCTS": int(env_number("COLLAB_MAX_UPDATE_STRUCTS", 100_000)),
-    "MAX_PENDING_BYTES": int(env_number("COLLAB_MAX_PENDING_BYTES", 1024 * 1024)),
-    "STORE_BUFFER_DOCUMENT_BYTES": int(env_number("COLLAB_STORE_BUFFER_DOCUMENT_BYTES", 8 * 1024 * 1024)),
-    "STORE_BUFFER_BYTES": int(env_number("COLLAB_STORE_BUFFER_BYTES", 64 * 1024 * 1024)),
-    "STORE_RETRY_MAX_SECONDS": env_number("COLLAB_STORE_RETRY_MAX_SECONDS", 5.0),
-    "SHUTDOWN_WAIT_SECONDS": env_number("COLLAB_SHUTDOWN_WAIT_SECONDS", 10.0),
-    "SPILL_DIR": os.environ.get("COLLAB_SPILL_DIR") or str(BASE_DIR / "var" / "spill"),
-}
+# --- Application tunables: every COLLAB_* variable, parsed where their defaults live (documents/conf.py) ----------
+COLLAB = collab_from_environment(os.environ)
 
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
 LOGGING = {

@@ -11,18 +11,19 @@ from django.utils.html import format_html
 from django.utils.http import content_disposition_header
 from django.utils.safestring import mark_safe
 
-from . import live, sharing
-from .content import export_document
-from .livecount import connection_count
-from .models import Document, Membership, Version
-from .registry import loaded_room
-from .store import DjangoDocumentStore
-from .versions import create_version, restore_version
+from documents import bridge
+from documents.bridge import export_document
+from documents.engine.livecount import connection_count
+from documents.engine.registry import loaded_room
+from documents.engine.store import get_store
+from documents.models import Document, Membership, Version
+from documents.versions import create_version, restore_version
+from documents.web import sharing
 
 
 def compact_now(document_id: Any) -> int:
     """Fold the document's stored log into its snapshot segments, synchronously; returns the log rows folded."""
-    return DjangoDocumentStore().compact_now(document_id)
+    return get_store().backend.compact(document_id)
 
 
 def live_connections(document_id: Any) -> int:
@@ -153,7 +154,7 @@ class DocumentAdmin(admin.ModelAdmin):
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one document to export.", messages.WARNING)
             return None
-        from .api import export_filename
+        from documents.web.api import export_filename
 
         document = queryset.first()
         assert document is not None
@@ -176,7 +177,7 @@ class DocumentAdmin(admin.ModelAdmin):
     @admin.action(description="Close all live connections of the selected documents")
     def close_connections(self, request: HttpRequest, queryset: QuerySet[Document]) -> None:
         for document in queryset:
-            live.close_all_connections(document.pk)
+            bridge.close_all_connections(document.pk)
             self.log_change(request, document, "Closed all live connections.")
         self.message_user(request, f"Closed the live connections of {len(queryset)} document(s).", messages.SUCCESS)
 

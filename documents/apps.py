@@ -6,4 +6,7 @@ class DocumentsConfig(AppConfig):
     verbose_name = "Documents"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401  (connects membership change handlers)
+        from documents import signals, versions  # noqa: F401  (signals connects the access-change handlers)
+        from documents.engine.hooks import hooks
+
+        versions.subscribe(hooks)

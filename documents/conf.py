@@ -1,11 +1,19 @@
-"""Tunables of the collaboration engine, with their defaults; settings.COLLAB (from the environment) overrides them."""
+"""Tunables of the collaboration engine: their one home, with their defaults and how they are read.
+
+Each field of ``CollabConfig`` is set by the environment variable ``COLLAB_<NAME>`` (``from_environment``, called
+by the settings module into ``settings.COLLAB``); tests override ``settings.COLLAB``. docs/configuration.md lists
+them.
+"""
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
@@ -40,7 +48,6 @@ class CollabConfig:
     REVALIDATE_SECONDS: float = 60.0  # how often open sockets are re-checked (credential, account, role)
     AUTO_VERSION_MINUTES: float = 10.0  # at most one automatic version per this many minutes of activity
     MAX_IMPORT_BYTES: int = 2 * 1024 * 1024  # largest Markdown/HTML import
-    MAX_TITLE_LENGTH: int = 200
     MAX_NESTING_DEPTH: int = 256  # deepest nesting of shared types (elements in elements) a document may reach
     MAX_UPDATE_STRUCTS: int = 100_000  # most items (structs) and deletion ranges one update may carry
     MAX_PENDING_BYTES: int = 1024 * 1024  # per room: updates held while they wait for a missing dependency
@@ -48,7 +55,44 @@ class CollabConfig:
     STORE_BUFFER_BYTES: int = 64 * 1024 * 1024  # unwritten updates held by the process before writers wait
     STORE_RETRY_MAX_SECONDS: float = 5.0  # longest pause between attempts to write after a failure
     SHUTDOWN_WAIT_SECONDS: float = 10.0  # a graceful stop waits this long for the database before spilling to disk
-    SPILL_DIR: str = ""  # where a stop that cannot reach the database writes what it holds (settings: var/spill)
+    STORE_BACKEND: str = "documents.engine.storage.DjangoStorage"  # dotted path of the storage backend class
+    SPILL_DIR: str = ""  # where a stop that cannot reach the database writes what it holds ("": BASE_DIR/var/spill)
+
+
+ENV_PREFIX = "COLLAB_"
+_FORMS = {int: "a whole number (for example 500)", float: "a number (for example 1.5)", str: "text"}
+
+
+def _integer(raw: str) -> int:
+    """A whole number, also written as a float (``1e6``, ``262144.0``); ValueError for a fraction."""
+    try:
+        return int(raw)
+    except ValueError:
+        value = float(raw)
+        if not value.is_integer():
+            raise
+        return int(value)
+
+
+def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The ``COLLAB_*`` variables set in ``environ``, parsed to their fields' types (for ``settings.COLLAB``).
+
+    Raises:
+        ImproperlyConfigured: a value is not of its field's form; the message names the variable and the form.
+    """
+    values: dict[str, Any] = {}
+    for item in fields(CollabConfig):
+        raw = environ.get(ENV_PREFIX + item.name, "").strip()
+        if not raw:
+            continue
+        kind: type[Any] = type(item.default)
+        try:
+            values[item.name] = _integer(raw) if kind is int else kind(raw)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{ENV_PREFIX}{item.name} must be {_FORMS[kind]}, not {raw!r} (default {item.default!r})"
+            ) from None
+    return values
 
 
 @functools.cache

@@ -9,10 +9,16 @@ from django.db import models
 
 
 class Role(models.TextChoices):
-    """Roles a member can hold; the owner is implicit (``Document.owner``), never a membership row."""
+    """A caller's role on a document, lowest first. The owner is ``Document.owner``, never a membership row; what
+    each role may do is ``documents.permissions.REQUIRED_ROLE``."""
 
     VIEWER = "viewer", "Viewer"
     EDITOR = "editor", "Editor"
+    OWNER = "owner", "Owner"
+
+
+# The roles a membership row can hold (everything but the owner's).
+MEMBER_ROLES = [(role.value, role.label) for role in (Role.VIEWER, Role.EDITOR)]
 
 
 class Document(models.Model):
@@ -22,8 +28,10 @@ class Document(models.Model):
     one WebSocket message) plus ``updates`` (the append log written since the last compaction).
     """
 
+    TITLE_MAX_LENGTH = 200
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    title = models.CharField(max_length=200)
+    title = models.CharField(max_length=TITLE_MAX_LENGTH)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="owned_documents")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
@@ -43,7 +51,7 @@ class Membership(models.Model):
 
     document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
-    role = models.CharField(max_length=10, choices=Role.choices)
+    role = models.CharField(max_length=10, choices=MEMBER_ROLES)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -81,8 +89,10 @@ class DocumentUpdate(models.Model):
 class Version(models.Model):
     """A named (or automatic) snapshot of a document's content, kept across compactions."""
 
+    NAME_MAX_LENGTH = 200
+
     document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="versions")
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=NAME_MAX_LENGTH)
     author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     automatic = models.BooleanField(default=False)

@@ -1,7 +1,7 @@
 """The single gate deciding "may user U do X to document D", asked by REST, pages, WebSocket and admin.
 
-A caller's role on a document is ``owner`` (``Document.owner``), ``editor`` or ``viewer`` (a ``Membership``), or
-``None`` (no access, which every path reports exactly like a document that does not exist).
+A caller's role on a document is ``Role.OWNER`` (``Document.owner``), ``Role.EDITOR`` or ``Role.VIEWER`` (a
+``Membership``), or ``None`` (no access, which every path reports exactly like a document that does not exist).
 """
 
 from __future__ import annotations
@@ -13,29 +13,37 @@ from typing import Any
 from django.db.models import CharField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
-from .exceptions import AccessDenied, DocumentNotFound
-from .models import Document, Membership
+from documents.exceptions import AccessDenied, DocumentNotFound
+from documents.models import Document, Membership, Role
 
-OWNER = "owner"
-EDITOR = "editor"
-VIEWER = "viewer"
-_RANK = {None: 0, VIEWER: 1, EDITOR: 2, OWNER: 3}
+_RANK: dict[str | None, int] = {None: 0, Role.VIEWER: 1, Role.EDITOR: 2, Role.OWNER: 3}
 
 
 class Action(Enum):
-    """Things a caller can do to a document, each with the lowest role allowed to do it."""
+    """Things a caller can do to a document; each value completes "<role> may not ... this document"."""
 
-    VIEW = VIEWER
-    EDIT = EDITOR
-    RENAME = EDITOR
-    RESTORE = EDITOR
-    DELETE = OWNER
-    MANAGE_MEMBERS = OWNER
+    VIEW = "view"
+    EDIT = "edit"
+    RENAME = "rename"
+    RESTORE = "restore versions of"
+    DELETE = "delete"
+    MANAGE_MEMBERS = "change the members of"
+
+
+# The lowest role allowed each action (one row per action: a test checks that none is missing).
+REQUIRED_ROLE: dict[Action, Role] = {
+    Action.VIEW: Role.VIEWER,
+    Action.EDIT: Role.EDITOR,
+    Action.RENAME: Role.EDITOR,
+    Action.RESTORE: Role.EDITOR,
+    Action.DELETE: Role.OWNER,
+    Action.MANAGE_MEMBERS: Role.OWNER,
+}
 
 
 def allows(role: str | None, action: Action) -> bool:
     """Whether ``role`` is high enough for ``action``."""
-    return _RANK[role] >= _RANK[action.value]
+    return _RANK[role] >= _RANK[REQUIRED_ROLE[action]]
 
 
 def accessible_documents(user: Any) -> QuerySet[Document]:
@@ -51,7 +59,7 @@ def accessible_documents(user: Any) -> QuerySet[Document]:
         .annotate(
             role=Coalesce(
                 Subquery(member_role, output_field=CharField()),
-                Value(OWNER),
+                Value(Role.OWNER.value),
                 output_field=CharField(),
             )
         )
@@ -82,12 +90,12 @@ def _with_member_role(user: Any, document_id: Any) -> QuerySet[Document]:
 def _checked(document: Document | None, user: Any, document_id: Any, action: Action) -> tuple[Document, str]:
     role = None
     if document is not None:
-        role = OWNER if document.owner_id == user.pk else document.member_role  # type: ignore[attr-defined]
+        role = Role.OWNER if document.owner_id == user.pk else document.member_role  # type: ignore[attr-defined]
     if document is None or role is None:
         raise DocumentNotFound(document_id)
     document.role = role  # type: ignore[attr-defined]
     if not allows(role, action):
-        raise AccessDenied(f"{role} may not {action.name.lower()} this document")
+        raise AccessDenied(f"{role} may not {action.value} this document")
     return document, role
 
 

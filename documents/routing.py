@@ -2,7 +2,7 @@
 
 from django.urls import re_path
 
-from .consumers import DocumentConsumer, RejectConsumer
+from documents.ws.consumers import DocumentConsumer, RejectConsumer
 
 websocket_urlpatterns = [
     # The reference provider dials serverUrl + "/" + roomname: no trailing slash (one is tolerated).

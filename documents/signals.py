@@ -3,7 +3,7 @@
 Per document (``room.access`` / ``room.close`` on the document's group):
     a membership saved or deleted re-checks that user's role; an owner change re-checks the former and the new
     owner; a deleted document closes every connection to it with 4404.
-Per user (``user.revoke`` on the process-wide users group, documents/revocation.py), all closing with 4401:
+Per user (``user.revoke`` on the process-wide users group, documents/engine/revocation.py), all closing with 4401:
     a deleted API token ends the connections that authenticated with it; a logout ends those made with that session;
     deactivating or deleting the account, or changing its password, ends all of the user's connections.
 
@@ -23,8 +23,9 @@ from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 from rest_framework.authtoken.models import Token
 
-from .models import Document, Membership
-from .revocation import CLOSE_CREDENTIALS, SESSION, TOKEN, credential_digest
+from documents.engine.credentials import SESSION, TOKEN, credential_digest
+from documents.exceptions import CloseCode
+from documents.models import Document, Membership
 
 # Set on an instance between pre_save and post_save: its row as it was before the save.
 _PREVIOUS_OWNER = "_collab_previous_owner_id"
@@ -38,7 +39,7 @@ def _saves(update_fields: Iterable[str] | None, *names: str) -> bool:
 
 # -- per document --------------------------------------------------------------------------------------------------
 def _announce(document_id: Any, user_id: Any, using: str | None = None) -> None:
-    from .live import announce_access_change
+    from documents.bridge import announce_access_change
 
     transaction.on_commit(lambda: announce_access_change(document_id, user_id), using=using)
 
@@ -82,9 +83,11 @@ def document_deleted(sender: type, instance: Document, **kwargs: Any) -> None:
 
 # -- per user ------------------------------------------------------------------------------------------------------
 def _revoke(user_id: Any, reason: str, credential: str | None = None, using: str | None = None) -> None:
-    from .live import announce_user_revoked
+    from documents.bridge import announce_user_revoked
 
-    transaction.on_commit(lambda: announce_user_revoked(user_id, CLOSE_CREDENTIALS, reason, credential), using=using)
+    transaction.on_commit(
+        lambda: announce_user_revoked(user_id, CloseCode.CREDENTIALS_INVALID, reason, credential), using=using
+    )
 
 
 @receiver(post_delete, sender=Token)

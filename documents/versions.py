@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import time
+import weakref
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from pycrdt import Doc
 
-from .conf import get_config
-from .content import read_document
-from .editing import apply_change, replace_nodes
-from .models import Version
-from .prosemirror import fragment_of, read_nodes, to_html, to_text
-
-MAX_NAME = 200
+from documents.bridge import apply_change, read_document, replace_nodes
+from documents.conf import get_config
+from documents.engine.hooks import Hooks
+from documents.models import Version
+from documents.richtext import fragment_of, read_nodes, to_html, to_text
 
 
 def create_version(document: Any, name: str, author: Any, automatic: bool = False) -> Version:
@@ -22,7 +23,7 @@ def create_version(document: Any, name: str, author: Any, automatic: bool = Fals
     state = read_document(document, lambda doc: doc.get_update())
     user = author if getattr(author, "is_authenticated", False) else None
     return Version.objects.create(
-        document=document, name=name[:MAX_NAME], author=user, automatic=automatic, state=state
+        document=document, name=name[: Version.NAME_MAX_LENGTH], author=user, automatic=automatic, state=state
     )
 
 
@@ -58,23 +59,50 @@ def restore_version(document: Any, version: Version, user: Any) -> Version:
     return backup
 
 
+# -- automatic versions: the engine's lifecycle events (documents/engine/hooks.py) ----------------------------------
+@dataclass
+class _Session:
+    """What automatic versioning remembers of an open room: its state vector when loaded or last versioned, and
+    the ``time.monotonic()`` of that moment."""
+
+    state_vector: bytes
+    at: float
+
+
+_sessions: weakref.WeakKeyDictionary[Any, _Session] = weakref.WeakKeyDictionary()
+
+
+def subscribe(events: Hooks) -> None:
+    """Keep automatic versions: at the end of every editing session and at most every ``AUTO_VERSION_MINUTES``."""
+    events.subscribe("room_loaded", _remember_loaded)
+    events.subscribe("room_unloaded", version_after_session)
+    events.subscribe_housekeeping(version_if_active, lambda: min(30.0, get_config().AUTO_VERSION_MINUTES * 30))
+
+
+def _remember_loaded(room: Any) -> None:
+    _sessions[room] = _Session(room.doc.get_state(), time.monotonic())
+
+
 async def version_after_session(room: Any) -> None:
     """Keep an automatic version when a room that was changed unloads: an editing session ended."""
     await _auto_version(room, f"Editing session ended {timezone.now():%Y-%m-%d %H:%M} UTC")
+    _sessions.pop(room, None)
 
 
 async def version_if_active(room: Any, now: float) -> None:
     """Keep an automatic version of a room being edited, at most every ``AUTO_VERSION_MINUTES``."""
-    if now - room.versioned_at >= get_config().AUTO_VERSION_MINUTES * 60:
-        room.versioned_at = now
+    session = _sessions.get(room)
+    if session is not None and now - session.at >= get_config().AUTO_VERSION_MINUTES * 60:
+        session.at = now
         await _auto_version(room, f"Automatic version {timezone.now():%Y-%m-%d %H:%M} UTC")
 
 
 async def _auto_version(room: Any, name: str) -> None:
+    session = _sessions.get(room)
     state_vector = room.doc.get_state()
-    if state_vector == room.versioned_state:
+    if session is None or state_vector == session.state_vector:
         return
-    room.versioned_state = state_vector
+    session.state_vector = state_vector
     try:
         await Version.objects.acreate(
             document_id=room.document_id, name=name, author=None, automatic=True, state=room.doc.get_update()

@@ -40,8 +40,8 @@ def fake_content(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
         calls.append(("export", fmt))
         return f"{fmt}: {document.title} ✓"
 
-    monkeypatch.setattr("documents.api.document_text", text)
-    monkeypatch.setattr("documents.api.export_document", export)
+    monkeypatch.setattr("documents.web.api.document_text", text)
+    monkeypatch.setattr("documents.web.api.export_document", export)
     return calls
 
 

@@ -14,7 +14,7 @@ import pytest
 import websockets
 from rest_framework.authtoken.models import Token
 
-from documents.protocol import (
+from documents.engine.protocol import (
     encode_awareness,
     encode_awareness_update,
     encode_query_awareness,

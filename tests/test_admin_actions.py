@@ -8,8 +8,7 @@ import pytest
 from django.contrib.admin.models import LogEntry
 from django.test import Client
 
-from documents.content import document_text
-from documents.editing import replace_content
+from documents.bridge import document_text, replace_content
 from documents.models import Document, DocumentUpdate, SnapshotSegment, Version
 from documents.versions import create_version
 
@@ -105,7 +104,7 @@ def test_export_needs_one_document(admin: Client, filled: Document, alice: Any) 
 
 def test_close_connections_action(admin: Client, filled: Document, monkeypatch: pytest.MonkeyPatch) -> None:
     closed: list[Any] = []
-    monkeypatch.setattr("documents.live.close_all_connections", closed.append)
+    monkeypatch.setattr("documents.bridge.close_all_connections", closed.append)
     assert act(admin, "close_connections", filled).status_code == 302
     assert closed == [filled.pk]
     assert LogEntry.objects.filter(object_id=str(filled.pk), change_message__contains="Closed").exists()

@@ -157,7 +157,7 @@ def test_delete_announces_to_live_rooms(
     django_capture_on_commit_callbacks,
 ) -> None:
     announced: list[Any] = []
-    monkeypatch.setattr("documents.live.announce_document_deleted", announced.append)
+    monkeypatch.setattr("documents.bridge.announce_document_deleted", announced.append)
     with django_capture_on_commit_callbacks(execute=True):
         response = callers["owner"].delete(DETAIL.format(id=document.pk))
     assert response.status_code == 204
@@ -256,14 +256,16 @@ def test_session_auth_requires_csrf(alice: Any, document: Document) -> None:
 def test_client_errors_are_logged_once(
     callers: dict[str, APIClient], document: Document, caplog: pytest.LogCaptureFixture
 ) -> None:
-    logger = logging.getLogger("documents.api")  # the "documents" logger does not propagate to caplog's root handler
+    logger = logging.getLogger(
+        "documents.web.api"
+    )  # the "documents" logger does not propagate to caplog's root handler
     logger.addHandler(caplog.handler)
     try:
-        with caplog.at_level(logging.INFO, logger="documents.api"):
+        with caplog.at_level(logging.INFO, logger="documents.web.api"):
             callers["viewer"].delete(DETAIL.format(id=document.pk))
     finally:
         logger.removeHandler(caplog.handler)
-    records = [r for r in caplog.records if r.name == "documents.api"]
+    records = [r for r in caplog.records if r.name == "documents.web.api"]
     assert len(records) == 1
     assert "DELETE" in records[0].getMessage() and "403" in records[0].getMessage()
 

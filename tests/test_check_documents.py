@@ -12,9 +12,10 @@ from django.core.management import CommandError, call_command
 from django.db import OperationalError
 from pycrdt import Doc, Text
 
+from documents.engine.spill import SpillFile, read_spill_files
+from documents.engine.storage import DjangoStorage, MemoryStorage
+from documents.engine.store import DocumentStore
 from documents.models import Document, DocumentUpdate
-from documents.spill import SpillFile, read_spill_files
-from documents.store import DjangoDocumentStore, MemoryDocumentStore
 from tests.test_integrity import nested_update
 from tests.test_rooms import edit
 
@@ -63,7 +64,7 @@ def test_api_answers_503_with_retry_after_while_the_database_fails(
     def locked(*args: Any, **kwargs: Any) -> Any:
         raise OperationalError("database is locked")
 
-    monkeypatch.setattr("documents.api.document_text", locked)
+    monkeypatch.setattr("documents.web.api.document_text", locked)
     response = callers["owner"].get(f"/api/documents/{document.pk}/")
     assert response.status_code == 503
     assert response["Retry-After"] == "5"
@@ -75,7 +76,7 @@ def test_spill_file_round_trip_and_replay(tmp_path: Path, document: Document) ->
     updates = {document.pk: [edit("one"), edit("two")]}
     path = SpillFile.write(tmp_path, updates)
     assert [(p, u) for p, u in read_spill_files(tmp_path)] == [(path, updates)]
-    store = DjangoDocumentStore()
+    store = DocumentStore(DjangoStorage())
     assert store.recover_spill(tmp_path) == 2
     assert path.exists()  # until written
     store.write_buffer_sync()
@@ -91,17 +92,17 @@ def test_truncated_spill_file_is_kept_aside(tmp_path: Path) -> None:
 
 
 async def test_shutdown_during_an_outage_spills_what_it_holds(tmp_path: Path) -> None:
-    store = MemoryDocumentStore()
+    store = DocumentStore(MemoryStorage())
     document_id = uuid.uuid4()
     update = edit("kept")
-    store.unavailable = ConnectionError("database is down")
+    store.backend.unavailable = ConnectionError("database is down")
     store.append(document_id, update)
     await store.close(wait_seconds=0.3, spill_dir=tmp_path)
     [(_, spilled)] = list(read_spill_files(tmp_path))
     assert spilled == {document_id: [update]}
     # The next start puts it back in the buffer; the first successful flush writes it and deletes the file.
-    restarted = MemoryDocumentStore()
+    restarted = DocumentStore(MemoryStorage())
     restarted.recover_spill(tmp_path)
     await restarted.flush()
-    assert restarted.log[document_id] == [update]
+    assert restarted.backend.log[document_id] == [update]
     assert list(read_spill_files(tmp_path)) == []

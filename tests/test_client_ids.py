@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 from pycrdt import Doc, Text
 
+from documents.engine.protocol import encode_awareness, encode_awareness_update
+from documents.engine.rooms import Room
+from documents.engine.storage import MemoryStorage
+from documents.engine.store import DocumentStore
 from documents.exceptions import ProtocolError
-from documents.protocol import encode_awareness, encode_awareness_update
-from documents.rooms import Room
-from documents.store import MemoryDocumentStore
 from tests.test_rooms import FakeConnection
 
 
@@ -30,7 +31,7 @@ class Typist:
 
 @pytest.fixture
 def room() -> Any:
-    room = Room(uuid.uuid4(), MemoryDocumentStore(), None)
+    room = Room(uuid.uuid4(), DocumentStore(MemoryStorage()), None)
     yield room
     room.close()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -12,9 +11,9 @@ from django.test import override_settings
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from documents.content import document_text, export_document
-from documents.editing import replace_content
+from documents.bridge import document_text, export_document, replace_content
 from documents.models import Document, DocumentUpdate
+from tests.waiting import until_server_text
 from tests.yclient import open_client
 
 pytestmark = pytest.mark.django_db
@@ -114,7 +113,8 @@ async def test_live_editor_sees_replacement(live_server_url: Any, document: Docu
     token = (await sync_to_async(Token.objects.get_or_create)(user=bob))[0].key
     client = await open_client(live_server_url.ws_url, document.pk, token)
     client.add_paragraph("typed live")
-    await asyncio.sleep(0.3)
+    # The server has the live edit before the replacement is computed against its room.
+    await until_server_text(live_server_url.http_url, document.pk, token, "typed live")
 
     def put() -> requests.Response:
         return requests.put(

@@ -18,8 +18,9 @@ import pytest
 from pycrdt import XmlFragment
 from rest_framework.authtoken.models import Token
 
-from documents.rooms import Room
-from documents.store import MemoryDocumentStore
+from documents.engine.rooms import Room
+from documents.engine.storage import MemoryStorage
+from documents.engine.store import DocumentStore
 from tests.fuzz import room_driver, socket_driver, ycodec
 from tests.fuzz.corpus import corpus_files, load, replay
 from tests.fuzz.oracle import room_doc
@@ -68,21 +69,21 @@ async def test_corpus_replays(path: Path) -> None:
 
 def _room_doc(monkeypatch: pytest.MonkeyPatch) -> Any:
     """The Doc of a room that unloaded (the registry closes every room it unloads)."""
-    room = Room(uuid.uuid4(), MemoryDocumentStore(), None)
+    room = Room(uuid.uuid4(), DocumentStore(MemoryStorage()), None)
     doc = room_doc(room)
     room.close()
     return doc
 
 
 def _stored_rows_doc(monkeypatch: pytest.MonkeyPatch) -> Any:
-    from documents.store import StoredRows
+    from documents.engine.storage import StoredRows
 
     return StoredRows([], [r.update for r in load_recording() if r.update]).doc()
 
 
 def _compacted_doc(monkeypatch: pytest.MonkeyPatch) -> Any:
     """The Doc a compaction builds (caught by a spy on ``load_doc``, which compaction calls)."""
-    from documents import updates
+    from documents.engine import live_doc as updates
 
     built = []
     original = updates.load_doc

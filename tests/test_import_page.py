@@ -8,7 +8,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from documents.content import export_document
+from documents.bridge import export_document
 from documents.models import Document
 
 pytestmark = pytest.mark.django_db

@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 from pycrdt import Doc, Text, XmlElement, XmlFragment
 
+from documents.engine.protocol import encode_sync_step1, encode_update, read_state_vector
+from documents.engine.rooms import Room
+from documents.engine.storage import MemoryStorage, StoredRows
+from documents.engine.store import DocumentStore
 from documents.exceptions import ProtocolError, StoreUnavailable, UpdateTooComplex
-from documents.protocol import encode_sync_step1, encode_update, read_state_vector
-from documents.rooms import Room
-from documents.store import MemoryDocumentStore, StoredRows
 from tests.test_rooms import FakeConnection, edit
 
 # An editor's first paragraph, then a mutant whose third struct names a string item as its parent: yrs integrates
@@ -39,12 +40,12 @@ SILENT_CHANGE = bytes.fromhex(
 
 
 @pytest.fixture
-def store() -> MemoryDocumentStore:
-    return MemoryDocumentStore()
+def store() -> DocumentStore:
+    return DocumentStore(MemoryStorage())
 
 
 @pytest.fixture
-def room(store: MemoryDocumentStore) -> Room:
+def room(store: DocumentStore) -> Room:
     return Room(uuid.uuid4(), store, peers=None)
 
 
@@ -70,12 +71,12 @@ async def joiner_of(room: Room) -> Doc:
     return doc
 
 
-async def stored_doc(store: MemoryDocumentStore, room: Room) -> Doc:
+async def stored_doc(store: DocumentStore, room: Room) -> Doc:
     await store.flush()
-    return StoredRows(store.segments[room.document_id], store.log[room.document_id]).doc()
+    return StoredRows(store.backend.segments[room.document_id], store.backend.log[room.document_id]).doc()
 
 
-async def assert_invariant(room: Room, store: MemoryDocumentStore, *clients: FakeConnection) -> str:
+async def assert_invariant(room: Room, store: DocumentStore, *clients: FakeConnection) -> str:
     """The room, the stored rows, a fresh joiner and every connected client hold the same document."""
     expected = fragment(room.doc)
     state = read_state_vector(room.doc.get_state())
@@ -86,9 +87,7 @@ async def assert_invariant(room: Room, store: MemoryDocumentStore, *clients: Fak
 
 
 @pytest.mark.parametrize("mutant", [HALF_INTEGRATES, HALF_INTEGRATES_TRAILING, SILENT_CHANGE])
-async def test_crafted_update_is_refused_and_changes_nothing(
-    room: Room, store: MemoryDocumentStore, mutant: bytes
-) -> None:
+async def test_crafted_update_is_refused_and_changes_nothing(room: Room, store: DocumentStore, mutant: bytes) -> None:
     sender, other = FakeConnection("sender"), FakeConnection("other")
     await room.join(sender)
     await room.join(other)
@@ -102,13 +101,13 @@ async def test_crafted_update_is_refused_and_changes_nothing(
     assert await assert_invariant(room, store, other) == before == "<paragraph>hello world 0</paragraph>"
 
 
-async def test_silent_change_on_an_empty_document_is_refused(room: Room, store: MemoryDocumentStore) -> None:
+async def test_silent_change_on_an_empty_document_is_refused(room: Room, store: DocumentStore) -> None:
     sender = FakeConnection("sender")
     await room.join(sender)
     with pytest.raises(ProtocolError):
         await room.receive(sender, encode_update(SILENT_CHANGE))
     await store.flush()
-    assert store.log[room.document_id] == []
+    assert store.backend.log[room.document_id] == []
     assert fragment(await joiner_of(room)) == ""
 
 
@@ -124,7 +123,7 @@ def nested_update(depth: int) -> bytes:
     return updates[0]
 
 
-async def test_nesting_past_the_limit_is_refused(room: Room, store: MemoryDocumentStore, settings: Any) -> None:
+async def test_nesting_past_the_limit_is_refused(room: Room, store: DocumentStore, settings: Any) -> None:
     sender = FakeConnection("sender")
     await room.join(sender)
     with pytest.raises(UpdateTooComplex) as refused:
@@ -160,7 +159,7 @@ async def test_thirty_thousand_deep_update_is_refused(room: Room) -> None:
     assert fragment(room.doc) == ""
 
 
-async def test_held_update_survives_a_reload(room: Room, store: MemoryDocumentStore) -> None:
+async def test_held_update_survives_a_reload(room: Room, store: DocumentStore) -> None:
     source: Doc[Any] = Doc()
     updates: list[bytes] = []
     source.observe(lambda event: updates.append(event.update))
@@ -180,27 +179,27 @@ async def test_held_update_survives_a_reload(room: Room, store: MemoryDocumentSt
     assert str(reloaded.doc.get("t", type=Text)) == "hello world"
 
 
-async def test_failed_write_keeps_the_batch_and_retries(room: Room, store: MemoryDocumentStore) -> None:
+async def test_failed_write_keeps_the_batch_and_retries(room: Room, store: DocumentStore) -> None:
     sender = FakeConnection("sender")
     await room.join(sender)
-    store.unavailable = ConnectionError("database is down")
+    store.backend.unavailable = ConnectionError("database is down")
     await room.receive(sender, encode_update(edit("one")))
     with pytest.raises(ConnectionError):
         await store.flush()
     await room.receive(sender, encode_update(edit("two")))
     with pytest.raises(ConnectionError):
         await store.flush()
-    store.unavailable = None
+    store.backend.unavailable = None
     await store.flush()
-    assert len(store.log[room.document_id]) == 2
+    assert len(store.backend.log[room.document_id]) == 2
     assert store.buffered_bytes == 0
 
 
-async def test_full_buffer_refuses_writers_with_1013(room: Room, store: MemoryDocumentStore, settings: Any) -> None:
+async def test_full_buffer_refuses_writers_with_1013(room: Room, store: DocumentStore, settings: Any) -> None:
     settings.COLLAB = {"STORE_BUFFER_DOCUMENT_BYTES": 200}
     sender = FakeConnection("sender")
     await room.join(sender)
-    store.unavailable = ConnectionError("database is down")
+    store.backend.unavailable = ConnectionError("database is down")
     refused = None
     for index in range(20):
         try:
@@ -210,6 +209,6 @@ async def test_full_buffer_refuses_writers_with_1013(room: Room, store: MemoryDo
             break
     assert refused is not None and refused.close_code == 1013
     kept = str(room.doc.get("t", type=Text))
-    store.unavailable = None
+    store.backend.unavailable = None
     await store.flush()
     assert str((await stored_doc(store, room)).get("t", type=Text)) == kept

@@ -12,7 +12,7 @@ import requests
 from asgiref.sync import sync_to_async
 from rest_framework.authtoken.models import Token
 
-from documents.protocol import encode_update
+from documents.engine.protocol import encode_update
 from tests.test_integrity import FIRST, HALF_INTEGRATES, HALF_INTEGRATES_TRAILING, SILENT_CHANGE, nested_update
 from tests.yclient import YClient, open_client
 

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from pycrdt import Doc, XmlElement, XmlFragment, XmlText
 
+from documents.engine.live_doc import LiveDoc
+from documents.engine.update_reader import read_update
 from documents.exceptions import ProtocolError
-from documents.update_reader import read_update
-from documents.updates import LiveDoc
 from tests.fuzz import ycodec
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 from typing import Any
 
 import pytest
@@ -49,10 +50,13 @@ async def test_edits_and_cursors_cross_processes(two_servers: Any, document: Any
     await a.wait_for(lambda: a.presence_names() == {"bob"})
     await b.close()
     await a.wait_for(lambda: a.presence_names() == set(), timeout=3)
-    await asyncio.sleep(0.6)  # three flush windows
+    await a.close()
+    # A graceful stop writes everything a process still buffers: once both exited, every row they would ever store
+    # (a peer's update stored a second time included) is in the database.
+    for server in (one, two):
+        assert await sync_to_async(server.stop)(signal.SIGTERM) == 0
     # Each update stored once, by the process that received it.
     assert await sync_to_async(DocumentUpdate.objects.filter(document=document).count)() == 2
-    await a.close()
 
 
 async def test_revocation_closes_sockets_in_other_processes(two_servers: Any, document: Any, tokens: dict) -> None:

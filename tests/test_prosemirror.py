@@ -1,4 +1,4 @@
-"""Tests of documents.prosemirror: the y-prosemirror encoding, Markdown/HTML round trips, sanitising and limits."""
+"""Tests of documents.richtext: the y-prosemirror encoding, Markdown/HTML round trips, sanitising and limits."""
 
 from __future__ import annotations
 
@@ -16,8 +16,16 @@ from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 from documents.exceptions import InvalidContent
-from documents.prosemirror import fragment_of, read_nodes, to_html, to_markdown, to_text, write_html, write_markdown
-from documents.prosemirror_write import write_nodes
+from documents.richtext import (
+    fragment_of,
+    read_nodes,
+    to_html,
+    to_markdown,
+    to_text,
+    write_html,
+    write_markdown,
+    write_nodes,
+)
 
 FRONTEND = Path(__file__).resolve().parent.parent / "frontend"
 TIPTAP_LINK = {"target": "_blank", "rel": "noopener noreferrer nofollow", "class": None, "title": None}

@@ -21,8 +21,7 @@ from pycrdt import (
     write_var_uint,
 )
 
-from documents.exceptions import ProtocolError
-from documents.protocol import (
+from documents.engine.protocol import (
     MAX_CLIENT_ID,
     AwarenessMessage,
     Message,
@@ -41,6 +40,7 @@ from documents.protocol import (
     parse_awareness_update,
     read_state_vector,
 )
+from documents.exceptions import ProtocolError
 
 # The update of a Doc with client ID 1 whose root Text "t" got "hello" inserted, written out by hand:
 # 1 client group, 1 struct, client 1, clock 0, info 0x04 (string content), parent is a root type named "t",

@@ -22,9 +22,7 @@ from django.contrib.auth.hashers import make_password
 from django.contrib.sessions.models import Session
 from rest_framework.authtoken.models import Token
 
-from documents.models import Document, Membership
-from documents.protocol import encode_sync_step1, encode_update
-from documents.revocation import (
+from documents.engine.credentials import (
     SESSION,
     TOKEN,
     Credential,
@@ -33,6 +31,8 @@ from documents.revocation import (
     session_credential,
     token_credential,
 )
+from documents.engine.protocol import encode_sync_step1, encode_update
+from documents.models import Document, Membership
 from tests.conftest import PASSWORD
 from tests.services import redis_url
 from tests.yclient import YClient, open_client
@@ -544,7 +544,7 @@ class FakeRegistry:
 
 
 async def test_revocations_match_the_credential_and_cover_handshakes_under_way() -> None:
-    from documents.revocation import Revocations
+    from documents.engine.revocation import Revocations
 
     token, session = token_credential("key-1"), session_credential("session-1")
     by_token, by_session, other = (

@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 from pycrdt import Awareness, Doc, Text
 
-from documents.exceptions import DocumentTooLarge, ProtocolError
-from documents.protocol import (
+from documents.engine.protocol import (
     AwarenessMessage,
     SyncStep2,
     SyncUpdate,
@@ -19,8 +18,10 @@ from documents.protocol import (
     encode_sync_step1,
     encode_update,
 )
-from documents.rooms import Room
-from documents.store import MemoryDocumentStore
+from documents.engine.rooms import Room
+from documents.engine.storage import MemoryStorage
+from documents.engine.store import DocumentStore
+from documents.exceptions import DocumentTooLarge, ProtocolError
 
 
 class FakeConnection:
@@ -55,12 +56,12 @@ def edit(text: str) -> bytes:
 
 
 @pytest.fixture
-def store() -> MemoryDocumentStore:
-    return MemoryDocumentStore()
+def store() -> DocumentStore:
+    return DocumentStore(MemoryStorage())
 
 
 @pytest.fixture
-def room(store: MemoryDocumentStore) -> Room:
+def room(store: DocumentStore) -> Room:
     return Room(uuid.uuid4(), store, None)
 
 
@@ -77,7 +78,7 @@ async def test_update_fans_out_to_others_only(room: Room) -> None:
     assert len(c.updates()) == 1
 
 
-async def test_duplicate_update_is_neither_broadcast_nor_stored(room: Room, store: MemoryDocumentStore) -> None:
+async def test_duplicate_update_is_neither_broadcast_nor_stored(room: Room, store: DocumentStore) -> None:
     a, b = FakeConnection("a"), FakeConnection("b")
     await room.join(a)
     await room.join(b)
@@ -86,7 +87,7 @@ async def test_duplicate_update_is_neither_broadcast_nor_stored(room: Room, stor
     await room.receive(a, encode_update(update))
     assert len(b.updates()) == 1
     await store.flush()
-    assert len(store.log[room.document_id]) == 1
+    assert len(store.backend.log[room.document_id]) == 1
 
 
 async def test_read_only_updates_dropped(room: Room) -> None:
@@ -107,7 +108,7 @@ async def test_corrupt_update_applies_nothing(room: Room) -> None:
     assert str(room.doc.get("t", type=Text)) == ""
 
 
-async def test_pending_update_is_held_then_sent_integrated(room: Room, store: MemoryDocumentStore) -> None:
+async def test_pending_update_is_held_then_sent_integrated(room: Room, store: DocumentStore) -> None:
     source = Doc()
     updates: list[bytes] = []
     source.observe(lambda event: updates.append(event.update))
@@ -120,7 +121,7 @@ async def test_pending_update_is_held_then_sent_integrated(room: Room, store: Me
     await room.receive(a, encode_update(updates[1]))  # depends on the first: held, stored, not sent
     assert b.updates() == []
     await store.flush()
-    assert store.log[room.document_id] == [updates[1]]
+    assert store.backend.log[room.document_id] == [updates[1]]
     await room.receive(a, encode_update(updates[0]))
     assert str(room.doc.get("t", type=Text)) == "hello world"
     # b gets both, integrated (its own Doc shows the whole text), a only the held one it did not send last

@@ -23,8 +23,8 @@ from django.test import Client
 from pycrdt import Doc
 from rest_framework.authtoken.models import Token
 
-from documents.middleware import BrowserOriginValidator, normalize_origin, origin_allowed
-from documents.protocol import SyncStep2, decode_message, encode_sync_step1
+from documents.engine.protocol import SyncStep2, decode_message, encode_sync_step1
+from documents.ws.middleware import BrowserOriginValidator, normalize_origin, origin_allowed
 from tests.conftest import PASSWORD
 from tests.services import node_available, require
 

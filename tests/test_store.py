@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 from pycrdt import Doc, Text
 
+from documents.engine.live_doc import build_doc, compact_rows
+from documents.engine.storage import DjangoStorage, MemoryStorage, StoredRows
+from documents.engine.store import DocumentStore
 from documents.models import Document
-from documents.store import DjangoDocumentStore, MemoryDocumentStore, StoredRows
-from documents.updates import build_doc, compact_rows
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,8 +36,8 @@ def content(updates: list[bytes] | StoredRows) -> str:
 @pytest.fixture(params=["memory", "django"])
 def store_and_id(request: Any, alice: Any) -> tuple[Any, uuid.UUID]:
     if request.param == "memory":
-        return MemoryDocumentStore(), uuid.uuid4()
-    return DjangoDocumentStore(), Document.objects.create(title="t", owner=alice).pk
+        return DocumentStore(MemoryStorage()), uuid.uuid4()
+    return DocumentStore(DjangoStorage()), Document.objects.create(title="t", owner=alice).pk
 
 
 async def test_appended_updates_come_back(store_and_id: tuple[Any, uuid.UUID]) -> None:

@@ -16,9 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pycrdt import Array, Doc, Map, Text, XmlElement, XmlFragment, XmlText, merge_updates
 
-from documents.exceptions import ProtocolError, UpdateTooComplex
-from documents.protocol import read_state_vector
-from documents.update_reader import (
+from documents.engine.protocol import read_state_vector
+from documents.engine.update_reader import (
     ANY,
     BINARY,
     DELETED,
@@ -35,6 +34,7 @@ from documents.update_reader import (
     read_update,
     type_depths,
 )
+from documents.exceptions import ProtocolError, UpdateTooComplex
 from tests.services import node_available, require
 
 NODE_DIR = Path(__file__).resolve().parent / "node"

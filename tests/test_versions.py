@@ -12,10 +12,10 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from documents.admin import compact_now
-from documents.content import document_text
-from documents.editing import replace_content
+from documents.bridge import document_text, replace_content
 from documents.models import Document, DocumentUpdate, Version
 from documents.versions import create_version, restore_version, version_text
+from tests.waiting import until_server_text
 from tests.yclient import open_client
 
 pytestmark = pytest.mark.django_db
@@ -135,7 +135,7 @@ async def test_live_editor_sees_restore(live_server_url: Any, document: Document
     headers = {"Authorization": f"Token {token}"}
     client = await open_client(live_server_url.ws_url, document.pk, token)
     client.add_paragraph("first draft")
-    await asyncio.sleep(0.3)
+    await until_server_text(live_server_url.http_url, document.pk, token, "first draft")  # before it is saved
 
     def post(path: str, **kwargs: Any) -> requests.Response:
         return requests.post(f"{live_server_url.http_url}{base(document)}{path}", headers=headers, timeout=10, **kwargs)
@@ -143,7 +143,7 @@ async def test_live_editor_sees_restore(live_server_url: Any, document: Document
     saved = await sync_to_async(post)("", json={"name": "draft"})
     assert saved.status_code == 201, saved.text
     client.insert_text(0, 0, "edited ")
-    await asyncio.sleep(0.3)
+    await until_server_text(live_server_url.http_url, document.pk, token, "edited first draft")  # before the restore
     restored = await sync_to_async(post)(f"{saved.json()['id']}/restore")
     assert restored.status_code == 200, restored.text
     await client.wait_for(lambda: client.paragraph_texts() == ["first draft"], timeout=5)
@@ -156,7 +156,7 @@ async def test_editing_session_end_keeps_an_automatic_version(start_server: Any,
     server = start_server(COLLAB_ROOM_GRACE_SECONDS="0.2")
     client = await open_client(server.ws_url, document.pk, token)
     client.add_paragraph("a session's work")
-    await asyncio.sleep(0.3)
+    await until_server_text(server.http_url, document.pk, token, "a session's work")  # the session changed the room
     await client.close()
     async with asyncio.timeout(10):
         while not await Version.objects.filter(document=document, automatic=True).aexists():

@@ -9,7 +9,7 @@ import pytest
 import websockets
 from rest_framework.authtoken.models import Token
 
-from documents.protocol import encode_awareness, encode_update
+from documents.engine.protocol import encode_awareness, encode_update
 from tests.yclient import YClient, open_client
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
@@ -116,7 +116,7 @@ async def test_awareness_cannot_impersonate_or_hijack(live_server_url: Any, docu
     mallory = await open_client(live_server_url.ws_url, document.pk, tokens["bob"])
     await mallory.wait_for(lambda: "alice" in mallory.presence_names())
     # Speak for alice's client id with a higher clock: dropped, alice's state stays hers.
-    from documents.protocol import encode_awareness_update
+    from documents.engine.protocol import encode_awareness_update
 
     forged = encode_awareness_update([(alice.doc.client_id, 99, '{"user":{"name":"bob"},"cursor":1}')])
     await mallory.send_raw(encode_awareness(forged))

@@ -10,7 +10,7 @@ from typing import Any
 import websockets
 from pycrdt import Awareness, Doc, XmlElement, XmlFragment, XmlText
 
-from documents.protocol import (
+from documents.engine.protocol import (
     AwarenessMessage,
     SyncStep1,
     SyncStep2,

@@ -6,7 +6,7 @@ from typing import Any
 
 from django import template
 
-from .. import identity
+from documents import identity
 
 register = template.Library()
 

@@ -49,6 +49,12 @@ export function errorMessage(body, status) {
   return status ? `Request failed (${status}).` : 'Request failed.'
 }
 
+/** The items of a list answer: the API returns a plain list, or a paginated {results}. */
+export function listFrom(data) {
+  if (Array.isArray(data)) return data
+  return Array.isArray(data && data.results) ? data.results : []
+}
+
 /**
  * @param {{apiBase: string, csrfToken?: string, fetchImpl?: typeof fetch}} config
  */

@@ -1,5 +1,6 @@
 import './style.css'
 import { removeAwarenessStates } from 'y-protocols/awareness'
+import facts from './server-facts.json'
 import { createApi } from './api.js'
 import { createCollabProvider } from './provider.js'
 import { createEditor } from './editor.js'
@@ -9,8 +10,12 @@ import { createStatusTracker, renderStatus } from './status.js'
 import { createShareDialog, createShareButton } from './share.js'
 import { createTitle } from './title.js'
 import { renderHistoryPanel, createHistoryButton } from './history.js'
+import { h } from './dom.js'
+import { icon } from './icons.js'
+import { VIEWER, ROLE_LABELS, canEditRole, isOwnerRole } from './roles.js'
 
-const ROLES = new Set(['owner', 'editor', 'viewer'])
+/** The roles the server may render into data-role; anything else is treated as the lowest. */
+const ROLES = new Set(facts.roles)
 const PALETTE = ['#2563eb', '#db2777', '#16a34a', '#ea580c', '#7c3aed', '#0891b2', '#ca8a04', '#dc2626']
 
 function colorFromName(name) {
@@ -22,7 +27,7 @@ function colorFromName(name) {
 /** Reads the data-* contract rendered by the Django template. */
 export function readConfig(root) {
   const d = root.dataset
-  const role = ROLES.has(d.role) ? d.role : 'viewer'
+  const role = ROLES.has(d.role) ? d.role : VIEWER
   const userName = (d.userName || '').trim() || 'Anonymous'
   const color = d.userColor && safeColor(d.userColor) === d.userColor.trim() ? d.userColor.trim() : colorFromName(userName)
   return {
@@ -38,60 +43,33 @@ export function readConfig(root) {
   }
 }
 
-const HOME_ICON =
-  '<svg viewBox="0 0 24 24" width="22" height="22" aria-hidden="true" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"><path d="M14 3H7a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h10a2 2 0 0 0 2-2V8z"/><polyline points="14 3 14 8 19 8"/><line x1="9" y1="13" x2="15" y2="13"/><line x1="9" y1="17" x2="13" y2="17"/></svg>'
-
-const ROLE_LABEL = { owner: 'Owner', editor: 'Editor', viewer: 'Viewer' }
-
 /**
  * Builds the whole editor UI inside `root` and connects it.
  * @returns {{editor: any, ydoc: any, provider: any, config: any, destroy: () => void}}
  */
 export function mountApp(root, { createProvider = createCollabProvider } = {}) {
   const config = readConfig(root)
-  const canEdit = config.role === 'owner' || config.role === 'editor'
-  const isOwner = config.role === 'owner'
+  const canEdit = canEditRole(config.role)
+  const isOwner = isOwnerRole(config.role)
 
   root.replaceChildren()
   root.classList.add('collab-app')
   root.dataset.ready = 'false'
 
   // --- layout ---------------------------------------------------------------------------------
-  const header = document.createElement('header')
-  header.className = 'app-header'
-  const left = document.createElement('div')
-  left.className = 'app-header__left'
-  const home = document.createElement('a')
-  home.className = 'app-header__home'
-  home.href = '/'
-  home.setAttribute('aria-label', 'All documents')
-  home.title = 'All documents'
-  home.innerHTML = HOME_ICON
-  const titleBlock = document.createElement('div')
-  titleBlock.className = 'app-header__titleblock'
-  left.append(home, titleBlock)
-  const right = document.createElement('div')
-  right.className = 'app-header__right'
-  header.append(left, right)
-
-  const toolbarSlot = document.createElement('div')
-  toolbarSlot.className = 'toolbar-slot'
-
-  const body = document.createElement('div')
-  body.className = 'app-body'
-  const page = document.createElement('article')
-  page.className = 'page'
-  page.id = 'doc-page'
-  const editorHost = document.createElement('div')
-  editorHost.id = 'editor'
-  editorHost.className = 'doc-editor'
-  page.appendChild(editorHost)
-  const historyPanel = document.createElement('aside')
-  historyPanel.id = 'history-panel'
-  historyPanel.className = 'history-panel'
-  historyPanel.setAttribute('aria-label', 'Version history')
-  historyPanel.hidden = true
-  body.append(page, historyPanel)
+  const titleBlock = h('div', { className: 'app-header__titleblock' })
+  const right = h('div', { className: 'app-header__right' })
+  const header = h('header', { className: 'app-header' }, [
+    h('div', { className: 'app-header__left' }, [
+      h('a', { className: 'app-header__home', href: '/', 'aria-label': 'All documents', title: 'All documents' }, icon('home')),
+      titleBlock,
+    ]),
+    right,
+  ])
+  const toolbarSlot = h('div', { className: 'toolbar-slot' })
+  const editorHost = h('div', { id: 'editor', className: 'doc-editor' })
+  const historyPanel = h('aside', { id: 'history-panel', className: 'history-panel', 'aria-label': 'Version history', hidden: true })
+  const body = h('div', { className: 'app-body' }, [h('article', { className: 'page', id: 'doc-page' }, editorHost), historyPanel])
 
   root.append(header, toolbarSlot, body)
 
@@ -122,15 +100,19 @@ export function mountApp(root, { createProvider = createCollabProvider } = {}) {
   const statusTracker = createStatusTracker({ ydoc, provider })
   const statusView = renderStatus(titleBlock, statusTracker)
 
-  const presence = createPresence({ provider, awareness: provider.awareness })
+  const presence = createPresence({ awareness: provider.awareness, status: statusTracker })
   const presenceView = renderPresence(right, presence)
 
-  const roleBadge = document.createElement('span')
-  roleBadge.id = 'doc-role'
-  roleBadge.className = `role-badge role-badge--${config.role}`
-  roleBadge.dataset.role = config.role
-  roleBadge.textContent = ROLE_LABEL[config.role]
-  if (!isOwner) right.appendChild(roleBadge)
+  if (!isOwner) {
+    right.appendChild(
+      h('span', {
+        id: 'doc-role',
+        className: `role-badge role-badge--${config.role}`,
+        dataset: { role: config.role },
+        text: ROLE_LABELS[config.role],
+      }),
+    )
+  }
 
   if (isOwner) {
     shareDialog = createShareDialog({
@@ -145,8 +127,8 @@ export function mountApp(root, { createProvider = createCollabProvider } = {}) {
 
   let toolbar = createToolbar(toolbarSlot, editor, { readOnly: !canEdit })
 
-  // A terminal close (4401 signed out, 4403 access revoked, 4404 deleted): the provider no longer reconnects
-  // (provider.js) and the status pill says why; nothing typed from now on would reach the server, so stop editing.
+  // A terminal close (signed out, access revoked, document deleted: provider.js's isTerminalClose): the provider no
+  // longer reconnects and the status pill says why; nothing typed from now on would reach the server, so stop editing.
   const onClosed = (event) => {
     root.dataset.closed = String((event && event.code) || '')
     if (!editor.isDestroyed && editor.isEditable) {

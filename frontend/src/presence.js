@@ -1,4 +1,6 @@
-// Presence: who is in the document (from awareness) and the connection status (from the provider).
+// Presence: who is in the document (from awareness), shown with the connection state that status.js keeps.
+
+import { h } from './dom.js'
 
 /** @typedef {{clientId: number, name: string, color: string, isSelf: boolean}} PresenceUser */
 /** @typedef {'connecting' | 'live' | 'offline'} ConnectionStatus */
@@ -59,37 +61,15 @@ export function deriveUsers(awareness) {
 }
 
 /**
- * Next connection status after a y-websocket `status` event ('connected' | 'connecting' |
- * 'disconnected') or a 'connection-close' event (pass 'closed'). Once offline, reconnect attempts
- * ('connecting') keep showing "offline" until a connection is actually established: y-websocket
- * emits 'connecting' on every retry while the server is unreachable.
+ * Tracks users, with the connection state read from the status tracker (status.js), so the two never
+ * disagree. `subscribe(fn)` calls fn({users, status}) on every change (and once immediately).
+ * `destroy()` removes every listener it added.
  *
- * @param {ConnectionStatus} prev
- * @param {string} status
- * @returns {ConnectionStatus}
+ * @param {{awareness: import('y-protocols/awareness').Awareness, status: ReturnType<import('./status.js').createStatusTracker>}} opts
  */
-export function nextConnection(prev, status) {
-  if (status === 'connected') return 'live'
-  if (status === 'connecting') return prev === 'offline' ? 'offline' : 'connecting'
-  return 'offline'
-}
-
-/** The current connection status of a provider, read from its flags. */
-export function connectionFromProvider(provider) {
-  if (provider.wsconnected) return 'live'
-  if (provider.wsconnecting || provider.shouldConnect) return 'connecting'
-  return 'offline'
-}
-
-/**
- * Tracks users and connection status. `subscribe(fn)` calls fn({users, status}) on every change
- * (and once immediately). `destroy()` removes every listener it added.
- *
- * @param {{provider: {on: Function, off: Function}, awareness: import('y-protocols/awareness').Awareness}} opts
- */
-export function createPresence({ provider, awareness }) {
+export function createPresence({ awareness, status: tracker }) {
   /** @type {ConnectionStatus} */
-  let status = connectionFromProvider(provider)
+  let status = tracker.getState().connection
   let users = deriveUsers(awareness)
   const listeners = new Set()
 
@@ -97,21 +77,15 @@ export function createPresence({ provider, awareness }) {
     const snapshot = { users, status }
     listeners.forEach((fn) => fn(snapshot))
   }
-  const setStatus = (next) => {
-    if (next !== status) {
-      status = next
-      notify()
-    }
-  }
-  const onStatus = (event) => setStatus(nextConnection(status, event && event.status))
-  const onClose = () => setStatus(nextConnection(status, 'closed'))
+  const unsubscribe = tracker.subscribe(({ state }) => {
+    if (state.connection === status) return
+    status = state.connection
+    notify()
+  })
   const onAwarenessChange = () => {
     users = deriveUsers(awareness)
     notify()
   }
-
-  provider.on('status', onStatus)
-  provider.on('connection-close', onClose)
   awareness.on('change', onAwarenessChange)
 
   return {
@@ -123,8 +97,7 @@ export function createPresence({ provider, awareness }) {
       return () => listeners.delete(fn)
     },
     destroy() {
-      provider.off('status', onStatus)
-      provider.off('connection-close', onClose)
+      unsubscribe()
       awareness.off('change', onAwarenessChange)
       listeners.clear()
     },
@@ -136,46 +109,36 @@ export function createPresence({ provider, awareness }) {
  * a title with the full name and an accessible label; the own entry is marked "(you)".
  */
 export function renderPresence(container, presence) {
-  const wrap = document.createElement('div')
-  wrap.className = 'presence'
-  const list = document.createElement('ul')
-  list.id = 'presence-list'
-  list.className = 'presence__list'
-  list.setAttribute('aria-label', 'People in this document')
-  wrap.appendChild(list)
+  const list = h('ul', { id: 'presence-list', className: 'presence__list', 'aria-label': 'People in this document' })
+  const wrap = h('div', { className: 'presence' }, list)
   container.appendChild(wrap)
 
-  const render = ({ users, status }) => {
-    wrap.dataset.status = status
-    list.dataset.count = String(users.length)
-    list.replaceChildren()
-    for (const user of users) {
-      const li = document.createElement('li')
-      li.className = 'presence__user'
-      if (user.isSelf) li.classList.add('presence__user--self')
-      li.dataset.clientId = String(user.clientId)
-      li.dataset.self = user.isSelf ? 'true' : 'false'
-      li.dataset.name = user.name
-      const label = user.isSelf ? `${user.name} (you)` : user.name
-      li.title = label
-
-      const avatar = document.createElement('span')
-      avatar.className = 'presence__avatar'
-      avatar.setAttribute('aria-hidden', 'true')
-      avatar.textContent = initials(user.name)
-      avatar.style.backgroundColor = user.color
-      avatar.style.color = textColorFor(user.color)
-
-      const name = document.createElement('span')
-      name.className = 'presence__name'
-      name.textContent = label
-
-      li.append(avatar, name)
-      list.appendChild(li)
-    }
+  const userItem = (user) => {
+    const label = user.isSelf ? `${user.name} (you)` : user.name
+    return h(
+      'li',
+      {
+        className: user.isSelf ? 'presence__user presence__user--self' : 'presence__user',
+        dataset: { clientId: String(user.clientId), self: String(user.isSelf), name: user.name },
+        title: label,
+      },
+      [
+        h('span', {
+          className: 'presence__avatar',
+          'aria-hidden': 'true',
+          text: initials(user.name),
+          style: { backgroundColor: user.color, color: textColorFor(user.color) },
+        }),
+        h('span', { className: 'presence__name', text: label }),
+      ],
+    )
   }
 
-  const unsubscribe = presence.subscribe(render)
+  const unsubscribe = presence.subscribe(({ users, status }) => {
+    wrap.dataset.status = status
+    list.dataset.count = String(users.length)
+    list.replaceChildren(...users.map(userItem))
+  })
   return {
     element: wrap,
     destroy() {

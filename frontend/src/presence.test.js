@@ -1,7 +1,8 @@
 import { describe, it, expect, beforeEach } from 'vitest'
 import * as Y from 'yjs'
 import { Awareness, encodeAwarenessUpdate, applyAwarenessUpdate, removeAwarenessStates } from 'y-protocols/awareness'
-import { deriveUsers, createPresence, renderPresence, initials, nextConnection, safeColor } from './presence.js'
+import { deriveUsers, createPresence, renderPresence, initials, safeColor } from './presence.js'
+import { createStatusTracker } from './status.js'
 
 /** Minimal event emitter standing in for the WebSocket provider's event surface. */
 class FakeProvider {
@@ -27,6 +28,9 @@ class FakeProvider {
     return n
   }
 }
+
+/** The connection state presence shows comes from the status tracker (status.js); no timer ticks in these tests. */
+const trackerFor = (provider) => createStatusTracker({ ydoc: new Y.Doc(), provider, tickMs: 1e9 })
 
 /** Copies every awareness state of `from` into `to`, as the network would. */
 function relay(from, to) {
@@ -79,20 +83,12 @@ describe('deriveUsers', () => {
   })
 })
 
-describe('initials and connection helpers', () => {
+describe('initials', () => {
   it('builds initials', () => {
     expect(initials('alice')).toBe('A')
     expect(initials('Alice Smith')).toBe('AS')
     expect(initials('bob.jones')).toBe('BJ')
     expect(initials('')).toBe('?')
-  })
-
-  it('keeps offline while reconnect attempts are made', () => {
-    expect(nextConnection('connecting', 'connected')).toBe('live')
-    expect(nextConnection('live', 'disconnected')).toBe('offline')
-    expect(nextConnection('offline', 'connecting')).toBe('offline')
-    expect(nextConnection('offline', 'connected')).toBe('live')
-    expect(nextConnection('connecting', 'closed')).toBe('offline')
   })
 })
 
@@ -100,7 +96,10 @@ describe('createPresence', () => {
   it('follows provider status and awareness changes, and removes listeners on destroy', () => {
     const provider = new FakeProvider()
     a.setLocalStateField('user', { name: 'alice', color: '#123456' })
-    const presence = createPresence({ provider, awareness: a })
+    const tracker = trackerFor(provider)
+    const providerListeners = provider.count()
+    const presence = createPresence({ awareness: a, status: tracker })
+    expect(provider.count()).toBe(providerListeners) // the connection is the tracker's, not tracked twice
     const snapshots = []
     presence.subscribe((s) => snapshots.push(s))
 
@@ -125,13 +124,15 @@ describe('createPresence', () => {
     const seen = snapshots.length
     const observersBefore = a._observers.get('change')?.size ?? 0
     presence.destroy()
-    expect(provider.count()).toBe(0)
     expect(a._observers.get('change')?.size ?? 0).toBe(observersBefore - 1)
 
     c.setLocalStateField('user', { name: 'carol', color: '#abcdef' })
     relay(c, a)
     provider.emit('status', { status: 'connected' })
+    expect(tracker.getState().connection).toBe('live')
     expect(snapshots.length).toBe(seen)
+    tracker.destroy()
+    expect(provider.count()).toBe(0)
   })
 })
 
@@ -139,7 +140,8 @@ describe('renderPresence', () => {
   it('renders avatars with initials, colour and "(you)", updated live', () => {
     const provider = new FakeProvider()
     a.setLocalStateField('user', { name: 'alice', color: '#ff0000' })
-    const presence = createPresence({ provider, awareness: a })
+    const tracker = trackerFor(provider)
+    const presence = createPresence({ awareness: a, status: tracker })
     const container = document.createElement('div')
     const view = renderPresence(container, presence)
 
@@ -165,6 +167,7 @@ describe('renderPresence', () => {
 
     view.destroy()
     presence.destroy()
+    tracker.destroy()
     expect(container.children).toHaveLength(0)
   })
 })

@@ -1,6 +1,7 @@
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
 import { IndexeddbPersistence } from 'y-indexeddb'
+import facts from './server-facts.json'
 
 /**
  * Builds the absolute ws:// or wss:// base URL from the data-ws-url path (e.g. "/ws/documents").
@@ -23,20 +24,22 @@ export function buildServerUrl(wsPath, loc = globalThis.location) {
 }
 
 /**
- * Close codes the server sends on purpose (docs/protocol.md, docs/security.md). 4000 (an operator closed every
- * connection) is transient: the client reconnects. The 44xx codes say reconnecting cannot help.
+ * Close codes the server sends on purpose (docs/protocol.md, docs/security.md), from the server's own enum
+ * (server-facts.json). CLOSED_BY_OPERATOR (an operator closed every connection) is transient: the client
+ * reconnects. CREDENTIALS_INVALID (logout, password change, ...), ACCESS_REVOKED and DOCUMENT_GONE say that
+ * reconnecting cannot help.
  */
-export const CLOSE_BY_OPERATOR = 4000
-export const CLOSE_CREDENTIALS = 4401 // the token or session is no longer valid (logout, password change, ...)
-export const CLOSE_REVOKED = 4403 // access to the document is gone
-export const CLOSE_DELETED = 4404 // the document was deleted
+export const CLOSE_CODES = Object.freeze({ ...facts.closeCodes })
 
 /**
- * Whether a server close is final: 4400-4499, as y-websocket reads them by default (so 4401, 4403, 4404).
- * A missing code (a polyfill that reports none) is not.
+ * Whether a server close is final. The range is y-websocket's convention (its default `shouldReconnect`,
+ * mirroring HTTP 4xx), which the server follows for its final codes; reading the range rather than listing the
+ * codes keeps a final code the server adds later final here too. A missing code (a polyfill that reports none)
+ * is not final.
  */
+const FINAL_RANGE = [4400, 4500]
 export function isTerminalClose(code) {
-  return typeof code === 'number' && code >= 4400 && code < 4500
+  return typeof code === 'number' && code >= FINAL_RANGE[0] && code < FINAL_RANGE[1]
 }
 
 /** y-websocket's `shouldReconnect`: reconnect after anything but a terminal close. */

@@ -1,10 +1,13 @@
-// Connection + "saved" indicator.
+// Connection + "saved" indicator, and the one record of the connection state (presence.js subscribes to it).
 //
 // y-websocket has no acknowledgement of updates, so "Saved" is approximated: after a local change
 // the state is "Saving…" until the provider is connected, synced with the server, and its
 // WebSocket has flushed everything (`bufferedAmount === 0`), checked on a short timer.
 
-import { nextConnection } from './presence.js'
+import facts from './server-facts.json'
+import { h } from './dom.js'
+
+const CODES = facts.closeCodes
 
 /** Time after a (re)sync before "Saved" may be shown: lets the sync step-2 reply go out first. */
 export const SETTLE_MS = 200
@@ -34,15 +37,44 @@ export function initialStatus() {
   }
 }
 
-/** What a final close from the server means (docs/security.md). The editor stops and does not reconnect. */
-export const TERMINAL_LABELS = {
-  4401: 'Signed out — sign in again to keep editing',
-  4403: 'Access revoked — disconnected',
-  4404: 'Document deleted — disconnected',
+/**
+ * Next connection state after a y-websocket `status` event ('connected' | 'connecting' | 'disconnected') or a
+ * `connection-close` event (pass 'closed'). Once offline, reconnect attempts ('connecting') keep showing
+ * "offline" until a connection is actually established: y-websocket emits 'connecting' on every retry while the
+ * server is unreachable. This reducer is the one place the connection state is kept (presence.js reads it).
+ *
+ * @param {StatusState['connection']} prev
+ * @param {string} status
+ * @returns {StatusState['connection']}
+ */
+export function nextConnection(prev, status) {
+  if (status === 'connected') return 'live'
+  if (status === 'connecting') return prev === 'offline' ? 'offline' : 'connecting'
+  return 'offline'
 }
+
+/**
+ * What a final close from the server means (docs/security.md): the editor stops and does not reconnect.
+ * Keyed by the server's own close codes (server-facts.json), so a renumbered code cannot lose its label.
+ */
+export const TERMINAL_LABELS = Object.freeze({
+  [CODES.CREDENTIALS_INVALID]: 'Signed out — sign in again to keep editing',
+  [CODES.ACCESS_REVOKED]: 'Access revoked — disconnected',
+  [CODES.DOCUMENT_GONE]: 'Document deleted — disconnected',
+})
+/** A final close the server may add later without the editor knowing it yet. */
 export const OTHER_TERMINAL_LABEL = 'Disconnected by the server'
-/** 4000: an operator closed every connection of the document; the editor reconnects by itself. */
+/** An operator closed every connection of the document: transient, the editor reconnects by itself. */
 export const OPERATOR_CLOSE_LABEL = 'Closed by an operator — reconnecting…'
+
+/**
+ * The label of each of the server's own (4xxx) close codes; status.test.js checks that every such code in
+ * server-facts.json has one, so a new code on the server fails the tests until it is labelled here.
+ */
+export const CLOSE_LABELS = Object.freeze({
+  ...TERMINAL_LABELS,
+  [CODES.CLOSED_BY_OPERATOR]: OPERATOR_CLOSE_LABEL,
+})
 
 /**
  * Pure reducer. Events:
@@ -117,7 +149,7 @@ export function describeStatus(state) {
     return { state: 'denied', label: TERMINAL_LABELS[state.closed.code] || OTHER_TERMINAL_LABEL }
   }
   if (state.connection === 'offline') {
-    if (state.lastCloseCode === 4000) return { state: 'offline', label: OPERATOR_CLOSE_LABEL }
+    if (state.lastCloseCode === CODES.CLOSED_BY_OPERATOR) return { state: 'offline', label: OPERATOR_CLOSE_LABEL }
     return { state: 'offline', label: 'Offline — changes kept locally' }
   }
   if (state.pending) return { state: 'saving', label: 'Saving…' }
@@ -196,17 +228,11 @@ export function createStatusTracker({ ydoc, provider, now = () => Date.now(), ti
 
 /** Renders the status pill: #doc-status with data-state and data-connection attributes. */
 export function renderStatus(container, tracker) {
-  const el = document.createElement('div')
-  el.id = 'doc-status'
-  el.className = 'doc-status'
-  el.setAttribute('role', 'status')
-  el.setAttribute('aria-live', 'polite')
-  const dot = document.createElement('span')
-  dot.className = 'doc-status__dot'
-  dot.setAttribute('aria-hidden', 'true')
-  const text = document.createElement('span')
-  text.className = 'doc-status__text'
-  el.append(dot, text)
+  const text = h('span', { className: 'doc-status__text' })
+  const el = h('div', { id: 'doc-status', className: 'doc-status', role: 'status', 'aria-live': 'polite' }, [
+    h('span', { className: 'doc-status__dot', 'aria-hidden': 'true' }),
+    text,
+  ])
   container.appendChild(el)
 
   const unsubscribe = tracker.subscribe(({ state, view }) => {

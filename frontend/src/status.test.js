@@ -1,6 +1,9 @@
 import { describe, it, expect, vi, afterEach } from 'vitest'
 import * as Y from 'yjs'
+import facts from './server-facts.json'
 import {
+  nextConnection,
+  CLOSE_LABELS,
   initialStatus,
   reduceStatus,
   describeStatus,
@@ -135,6 +138,40 @@ class FakeProvider {
     this.handlers[n]?.forEach((f) => f(...a))
   }
 }
+
+describe('connection state', () => {
+  it('keeps offline while reconnect attempts are made', () => {
+    expect(nextConnection('connecting', 'connected')).toBe('live')
+    expect(nextConnection('live', 'disconnected')).toBe('offline')
+    expect(nextConnection('offline', 'connecting')).toBe('offline')
+    expect(nextConnection('offline', 'connected')).toBe('live')
+    expect(nextConnection('connecting', 'closed')).toBe('offline')
+  })
+})
+
+describe('close code labels from server-facts.json', () => {
+  const serverCodes = Object.entries(facts.closeCodes).filter(([, code]) => code >= 4000)
+
+  it('knows the server has codes of its own to label', () => {
+    expect(serverCodes.map(([name]) => name)).toEqual(expect.arrayContaining(['CLOSED_BY_OPERATOR', 'CREDENTIALS_INVALID', 'ACCESS_REVOKED', 'DOCUMENT_GONE']))
+  })
+
+  it.each(serverCodes)('labels %s (%i)', (_name, code) => {
+    expect(typeof CLOSE_LABELS[code]).toBe('string')
+    expect(CLOSE_LABELS[code].length).toBeGreaterThan(0)
+  })
+
+  it('labels each final code by its name and never calls the operator close revoked access', () => {
+    const codes = facts.closeCodes
+    expect(CLOSE_LABELS[codes.CREDENTIALS_INVALID]).toBe('Signed out — sign in again to keep editing')
+    expect(CLOSE_LABELS[codes.ACCESS_REVOKED]).toBe('Access revoked — disconnected')
+    expect(CLOSE_LABELS[codes.DOCUMENT_GONE]).toBe('Document deleted — disconnected')
+    expect(CLOSE_LABELS[codes.CLOSED_BY_OPERATOR]).toBe('Closed by an operator — reconnecting…')
+    expect(TERMINAL_LABELS[codes.CLOSED_BY_OPERATOR]).toBeUndefined()
+    const s = run([...connectedAndSynced, { type: 'connection-close', code: codes.CLOSED_BY_OPERATOR }, { type: 'status', status: 'disconnected' }])
+    expect(label(s)).not.toBe(TERMINAL_LABELS[codes.ACCESS_REVOKED])
+  })
+})
 
 describe('createStatusTracker', () => {
   afterEach(() => vi.useRealTimers())

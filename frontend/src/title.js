@@ -1,11 +1,15 @@
 // Document title in the header, inline rename, and live title sync through the Y.Doc.
 //
-// The database (REST API) is the source of truth; the Y.Doc's `meta` map (key `title`) carries
-// renames to the other open editors without a reload.
+// This file is the wiring: the input, the REST API and the Y.Doc's `meta` map feed the reducer
+// (title-state.js), and every new state is rendered by the view (title-view.js).
 
+import { initialTitle as initialTitleState, reduceTitle, sharedTitleDiffers } from './title-state.js'
+import { createTitleView } from './title-view.js'
+
+export { MAX_TITLE_LENGTH } from './title-state.js'
 export const META_MAP = 'meta'
 export const META_TITLE = 'title'
-export const MAX_TITLE_LENGTH = 200
+/** The origin of our own writes to `meta`, so the observer can tell them from remote ones. */
 const LOCAL_ORIGIN = 'title-rename'
 
 /**
@@ -22,138 +26,61 @@ const LOCAL_ORIGIN = 'title-rename'
 export function createTitle({ container, ydoc, provider, api, documentId, initialTitle, canRename, onChange }) {
   const meta = ydoc.getMap(META_MAP)
   const docPath = `/documents/${encodeURIComponent(documentId)}/`
-  let title = (initialTitle || '').trim() || 'Untitled document'
-  let editing = false
-  let saving = false
-  let hasSynced = !!(provider && provider.synced)
+  let state = initialTitleState({ title: initialTitle, canRename, hasSynced: !!(provider && provider.synced) })
   let destroyed = false
-  // Keep whatever the page appends to the title (base.html renders "Title · Collab").
-  const pageTitle = typeof document !== 'undefined' ? document.title : ''
-  const titleSuffix = pageTitle.startsWith(title) ? pageTitle.slice(title.length) : ''
+  const view = createTitleView(container, { initialTitle: state.title, canRename: state.canRename })
 
-  const wrap = document.createElement('div')
-  wrap.className = 'doc-title'
-  const heading = document.createElement('h1')
-  heading.id = 'doc-title'
-  heading.className = 'doc-title__heading'
-  wrap.appendChild(heading)
-
-  let button = null
-  let textNode = null
-  if (canRename) {
-    button = document.createElement('button')
-    button.type = 'button'
-    button.id = 'doc-title-button'
-    button.className = 'doc-title__button'
-    heading.appendChild(button)
-  } else {
-    textNode = document.createElement('span')
-    textNode.className = 'doc-title__text'
-    heading.appendChild(textNode)
+  /** Renders every new state; a changed title is also told to `onChange` (unless `notify` is false). */
+  function dispatch(event, { notify = true } = {}) {
+    if (destroyed) return
+    const next = reduceTitle(state, event)
+    if (next === state) return
+    const renamed = next.title !== state.title
+    state = next
+    view.render(state)
+    if (renamed && notify && onChange) onChange(state.title)
   }
 
-  const input = document.createElement('input')
-  input.type = 'text'
-  input.id = 'doc-title-input'
-  input.className = 'doc-title__input'
-  input.maxLength = MAX_TITLE_LENGTH
-  input.setAttribute('aria-label', 'Document title')
-  input.hidden = true
-  wrap.appendChild(input)
-
-  const error = document.createElement('span')
-  error.id = 'doc-title-error'
-  error.className = 'doc-title__error'
-  error.setAttribute('role', 'alert')
-  error.hidden = true
-  wrap.appendChild(error)
-
-  container.appendChild(wrap)
-
-  function render() {
-    if (button) {
-      button.textContent = title
-      button.setAttribute('aria-label', `Rename document: ${title}`)
-      button.title = 'Rename'
-    } else if (textNode) {
-      textNode.textContent = title
-    }
-    heading.dataset.title = title
-    if (typeof document === 'undefined') return
-    document.title = title + titleSuffix
-    // The server-rendered page header (outside the app) shows the title too.
-    const pageHeading = document.getElementById('document-title')
-    if (pageHeading && !wrap.contains(pageHeading)) pageHeading.textContent = title
-  }
-
-  function setTitle(next, { notify = true } = {}) {
-    const value = String(next || '').trim()
-    if (!value || value === title) return
-    title = value
-    render()
-    if (notify && onChange) onChange(title)
-  }
-
-  function showError(message) {
-    error.textContent = message || ''
-    error.hidden = !message
-  }
+  const share = (value) => ydoc.transact(() => meta.set(META_TITLE, value), LOCAL_ORIGIN)
 
   function startEditing() {
-    if (!canRename || editing || saving) return
-    editing = true
-    showError('')
-    input.value = title
-    input.hidden = false
-    heading.hidden = true
-    input.focus()
-    input.select()
-  }
-
-  function stopEditing() {
-    editing = false
-    input.hidden = true
-    heading.hidden = false
+    dispatch({ type: 'edit-started' })
+    if (state.editing) view.beginEdit(state.title)
   }
 
   async function rename(next) {
-    const value = String(next || '').trim().slice(0, MAX_TITLE_LENGTH)
-    if (!canRename || !value || value === title) return false
-    const previous = title
-    saving = true
-    wrap.dataset.saving = 'true'
-    setTitle(value)
+    const previous = state.title
+    const before = state
+    dispatch({ type: 'rename-started', title: next })
+    if (state === before) return false // nothing to rename, or not allowed
+    const value = state.title
     try {
       const data = await api.patch(docPath, { title: value })
       const saved = data && typeof data.title === 'string' && data.title.trim() ? data.title.trim() : value
-      setTitle(saved)
-      if (!destroyed) ydoc.transact(() => meta.set(META_TITLE, saved), LOCAL_ORIGIN)
-      showError('')
+      dispatch({ type: 'rename-succeeded', title: saved })
+      if (!destroyed) share(saved)
       return true
     } catch (err) {
-      setTitle(previous)
-      showError(`Could not rename: ${err.message}`)
+      dispatch({ type: 'rename-failed', previous, message: err.message })
       return false
-    } finally {
-      saving = false
-      delete wrap.dataset.saving
     }
   }
 
   async function commit() {
-    if (!editing) return
-    const value = input.value
-    stopEditing()
+    if (!state.editing) return
+    const value = view.inputValue()
+    dispatch({ type: 'edit-stopped' })
     await rename(value)
-    if (button && !destroyed) button.focus()
+    if (!destroyed) view.focusButton()
   }
 
   function cancel() {
-    if (!editing) return
-    stopEditing()
-    if (button) button.focus()
+    if (!state.editing) return
+    dispatch({ type: 'edit-stopped' })
+    view.focusButton()
   }
 
+  const { button, input } = view.elements
   if (button) button.addEventListener('click', startEditing)
   input.addEventListener('keydown', (event) => {
     if (event.key === 'Enter') {
@@ -164,62 +91,55 @@ export function createTitle({ container, ydoc, provider, api, documentId, initia
       cancel()
     }
   })
-  input.addEventListener('blur', () => {
-    if (editing) commit()
-  })
+  input.addEventListener('blur', () => commit())
 
-  // Remote renames. Changes restored from IndexedDB, and the initial server state before the
-  // first sync, may be stale: they are reconciled against the API once the first sync is done.
+  // Remote renames: only what came through the server (the provider) counts; the reducer waits for the first sync.
   const observer = (event) => {
     if (!event.keysChanged.has(META_TITLE)) return
-    if (event.transaction.origin === LOCAL_ORIGIN) return
-    if (!hasSynced) return
-    if (provider && event.transaction.origin !== provider) return
-    const value = meta.get(META_TITLE)
-    // While our own rename is in flight, ours lands last anyway.
-    if (typeof value === 'string' && !saving) setTitle(value)
+    const origin = event.transaction.origin
+    if (origin === LOCAL_ORIGIN || (provider && origin !== provider)) return
+    dispatch({ type: 'remote-title', title: meta.get(META_TITLE) })
   }
   meta.observe(observer)
 
+  // Changes restored from IndexedDB, and the initial server state before the first sync, may be stale:
+  // once synced, a shared title that differs from the page's is checked against the API.
   async function reconcile() {
-    const value = meta.get(META_TITLE)
-    if (typeof value !== 'string' || !value.trim() || value.trim() === title) return
-    // The shared title differs from the page's: ask the API which one is current.
+    if (!sharedTitleDiffers(state, meta.get(META_TITLE))) return
     try {
       const data = await api.get(docPath)
       if (destroyed) return
       const current = data && typeof data.title === 'string' ? data.title.trim() : ''
       if (!current) return
-      setTitle(current)
-      if (canRename && meta.get(META_TITLE) !== current) {
-        ydoc.transact(() => meta.set(META_TITLE, current), LOCAL_ORIGIN)
-      }
+      dispatch({ type: 'set-title', title: current })
+      if (state.canRename && meta.get(META_TITLE) !== current) share(current)
     } catch {
       /* keep the title from the page */
     }
   }
 
   const onSync = (synced) => {
-    if (!synced || hasSynced) return
-    hasSynced = true
+    if (!synced || state.hasSynced) return
+    dispatch({ type: 'synced' })
     reconcile()
   }
   if (provider) provider.on('sync', onSync)
-  if (hasSynced) reconcile()
+  if (state.hasSynced) reconcile()
 
-  render()
+  view.render(state)
 
   return {
-    element: wrap,
-    getTitle: () => title,
-    setTitle,
+    element: view.element,
+    getTitle: () => state.title,
+    getState: () => state,
+    setTitle: (next, { notify = true } = {}) => dispatch({ type: 'set-title', title: next }, { notify }),
     rename,
     startEditing,
     destroy() {
       destroyed = true
       meta.unobserve(observer)
       if (provider) provider.off('sync', onSync)
-      wrap.remove()
+      view.destroy()
     },
   }
 }

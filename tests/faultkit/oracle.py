@@ -16,12 +16,12 @@ import requests
 import websockets
 from pycrdt import Doc
 
-from documents.protocol import read_state_vector
+from documents.engine.protocol import read_state_vector
 from tests.faultkit.progress import log
 from tests.faultkit.rig import Answer, FaultRig, http
 from tests.faultkit.typists import Typist
 from tests.live_server import DaphneServer
-from tests.yclient import open_client
+from tests.yclient import YClient, open_client
 
 TOKEN_RE = re.compile(r"\bc\d+-\d{6}\b")
 
@@ -52,15 +52,28 @@ async def settle(server: DaphneServer, document_id: str, token: str, typists: li
             await asyncio.sleep(0.5)
             continue
         try:
-            behind = {t.name: clocks_missing(joiner.doc, t.doc) for t in typists}
+            last = await _joiner_catches_up(joiner, typists, deadline)
         finally:
             await joiner.close()
-        behind = {name: missing for name, missing in behind.items() if missing}
+        if not last:
+            return ""
+    return last
+
+
+async def _joiner_catches_up(joiner: YClient, typists: list[Typist], deadline: float) -> str:
+    """Keep the joiner open and wait until its doc contains each typist's doc: what the server still lacks at the
+    join reaches the joiner as soon as the server gets it (a typist's re-sync). Returns "" once it does, else (at
+    the deadline, when the joiner's connection closes or a typist drops) what was still missing."""
+    while True:
+        behind = {t.name: missing for t in typists if (missing := clocks_missing(joiner.doc, t.doc))}
         if not behind:
             return ""
-        last = f"fresh joiner lacks clocks of {behind}"
-        await asyncio.sleep(0.5)
-    return last
+        dropped = [t.name for t in typists if not (t.connected and t.synced)]
+        if dropped or joiner.closed.is_set() or time.monotonic() >= deadline:
+            reason = f" (not connected and synced: {dropped})" if dropped else ""
+            reason = reason or (" (the joiner's connection closed)" if joiner.closed.is_set() else "")
+            return f"fresh joiner lacks clocks of {behind}{reason}"
+        await asyncio.sleep(0.05)
 
 
 # -- reading back and counting -------------------------------------------------------------------------------------

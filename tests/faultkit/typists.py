@@ -17,7 +17,7 @@ from typing import Any
 import websockets
 from pycrdt import Doc, XmlElement, XmlFragment, XmlText
 
-from documents.protocol import (
+from documents.engine.protocol import (
     SyncStep1,
     SyncStep2,
     SyncUpdate,

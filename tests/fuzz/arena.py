@@ -1,6 +1,6 @@
 """One document under test: a Room over a memory store, honest peers, a viewer and an attacker.
 
-The arena plays the consumer's part (``documents.consumers``): a CollabError closes the sender with its close
+The arena plays the consumer's part (``documents.ws.consumers``): a CollabError closes the sender with its close
 code, anything else is what the consumer turns into a 1011 close, so it is a finding. It records a script of
 everything done on purpose (who sent which message, who reloaded or reconnected); the protocol replies peers
 send by themselves are not in it, since replaying the script makes the peers send them again. Replaying a script
@@ -18,8 +18,7 @@ from typing import Any
 from pycrdt import get_update
 
 from documents.conf import get_config
-from documents.exceptions import CollabError
-from documents.protocol import (
+from documents.engine.protocol import (
     SyncStep2,
     SyncUpdate,
     decode_message,
@@ -27,8 +26,9 @@ from documents.protocol import (
     encode_awareness_update,
     encode_sync_step1,
 )
-from documents.rooms import Room
-from documents.store import DocumentStore
+from documents.engine.rooms import Room
+from documents.engine.store import DocumentStore
+from documents.exceptions import CollabError
 
 from . import ycodec
 from .clients import Connection, Peer

@@ -12,7 +12,7 @@ import random
 
 from pycrdt import write_var_uint
 
-from documents.protocol import encode_awareness
+from documents.engine.protocol import encode_awareness
 
 MAX_SAFE = 2**53
 

@@ -13,8 +13,7 @@ from typing import Any
 
 from pycrdt import Awareness, Doc, XmlFragment
 
-from documents.exceptions import ProtocolError
-from documents.protocol import (
+from documents.engine.protocol import (
     AwarenessMessage,
     SyncStep1,
     SyncStep2,
@@ -24,12 +23,13 @@ from documents.protocol import (
     encode_update,
     parse_awareness_update,
 )
+from documents.exceptions import ProtocolError
 
 from .oracle import Finding
 
 
 class Connection:
-    """What ``documents.rooms.Connection`` asks for, recording the close code the room (or driver) gave."""
+    """What ``documents.engine.rooms.Connection`` asks for, recording the close code the room (or driver) gave."""
 
     def __init__(self, name: str, user_id: int, can_write: bool = True) -> None:
         self.id = name

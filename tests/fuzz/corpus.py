@@ -20,9 +20,10 @@ from django.conf import settings
 from django.test import override_settings
 from pycrdt import merge_updates
 
+from documents.engine.protocol import SyncStep2, SyncUpdate, decode_message, encode_update
+from documents.engine.storage import MemoryStorage
+from documents.engine.store import DocumentStore
 from documents.exceptions import CollabError
-from documents.protocol import SyncStep2, SyncUpdate, decode_message, encode_update
-from documents.store import MemoryDocumentStore
 
 from .arena import ATTACKER, REJOIN, RELOAD, SEND, VIEWER, Arena, Script, Step
 from .checks import Checker
@@ -112,7 +113,7 @@ async def replay(
     ``target`` signature, findings that leave the document intact and are not the target do not stop the replay
     (the episode that found the target went on past them too).
     """
-    store = MemoryDocumentStore()
+    store = DocumentStore(MemoryStorage())
     with override_settings(COLLAB=collab_settings(collab)):
         arena = Arena(store, peer_names(script))
         checker = Checker(arena)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pycrdt import merge_updates, write_var_uint
 
 from documents.conf import get_config
-from documents.protocol import encode_state_vector, encode_sync_step1, encode_sync_step2, encode_update
+from documents.engine.protocol import encode_state_vector, encode_sync_step1, encode_sync_step2, encode_update
 
 from . import ycodec
 from .awareness import awareness_case

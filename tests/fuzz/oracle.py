@@ -22,8 +22,8 @@ from typing import Any
 from pycrdt import Doc, Subscription, XmlElement, XmlFragment, XmlText
 
 from documents.conf import get_config
+from documents.engine.protocol import encode_sync_step1, read_state_vector
 from documents.exceptions import CollabError
-from documents.protocol import encode_sync_step1, read_state_vector
 
 from . import ycodec
 
@@ -34,7 +34,7 @@ SAFE_XML_DEPTH = 2_000
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 try:  # the server's strict decoder reads the delete sets when the tree has it (it does since the update rewrite)
-    from documents.update_reader import read_update as _strict_read_update
+    from documents.engine.update_reader import read_update as _strict_read_update
 except ImportError:  # pragma: no cover - depends on the tree
     _strict_read_update = None
 
@@ -260,14 +260,14 @@ def stored_doc(rows: Any) -> tuple[Doc, list[bytes], Any]:
     """The Doc the stored rows make when applied to an empty one, as the server loads them; the rows; a release.
 
     ``read_sync`` returns ``StoredRows`` (segments, then log) since the store rewrite: they load through
-    ``documents.updates.load_doc``, whose LiveDoc observes its Doc, which pycrdt then never frees; the release
+    ``documents.engine.live_doc.load_doc``, whose LiveDoc observes its Doc, which pycrdt then never frees; the release
     (call it when done with the Doc) drops that observer. Before the rewrite it returned a list for ``build_doc``.
     """
     if isinstance(rows, list):
-        from documents.store import build_doc  # type: ignore[attr-defined]
+        from documents.engine.store import build_doc  # type: ignore[attr-defined]
 
         return build_doc(rows), rows, lambda: None
-    from documents.updates import load_doc
+    from documents.engine.live_doc import load_doc
 
     live = load_doc(rows.segments, rows.log)
     return live.doc, [*rows.segments, *rows.log], lambda: unobserve_all(live, live.doc)

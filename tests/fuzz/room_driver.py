@@ -21,8 +21,9 @@ from typing import Any
 from django.test import override_settings
 from pycrdt import Doc, XmlFragment
 
-from documents.protocol import SyncUpdate, decode_message, encode_update
-from documents.store import MemoryDocumentStore
+from documents.engine.protocol import SyncUpdate, decode_message, encode_update
+from documents.engine.storage import MemoryStorage
+from documents.engine.store import DocumentStore
 
 from .arena import Arena
 from .checks import Checker
@@ -134,7 +135,7 @@ async def _viewer_edit(arena: Arena, rng: random.Random) -> None:
 
 
 async def run_episode(
-    index: int, options: Options, recording: list[Recorded], store: MemoryDocumentStore, result: Result
+    index: int, options: Options, recording: list[Recorded], store: DocumentStore, result: Result
 ) -> tuple[tuple[Finding, str] | None, Arena]:
     """One document's life; ((first finding, the mutation just sent) if an oracle failed, the arena)."""
     rng = random.Random(f"{options.seed}/{index}")
@@ -190,7 +191,7 @@ async def run_episode(
 async def run(options: Options, log: Any = print) -> Result:
     """Fuzz for ``options.seconds`` of fuzzing time (shrinking is not counted)."""
     recording = load_recording()
-    store = MemoryDocumentStore()
+    store = DocumentStore(MemoryStorage())
     result = Result(rss_start=rss_bytes())
     result.rss_peak = result.rss_start
     ceiling = result.rss_start + options.rss_ceiling_mib * MIB

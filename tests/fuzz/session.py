@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pycrdt import XmlElement, XmlFragment, XmlText
 
-from documents.protocol import SyncStep2, SyncUpdate, decode_message
+from documents.engine.protocol import SyncStep2, SyncUpdate, decode_message
 
 from . import ycodec
 

@@ -23,8 +23,8 @@ from typing import Any
 
 import websockets
 
-from documents.prosemirror import fragment_of, to_text
-from documents.protocol import encode_sync_step1
+from documents.engine.protocol import encode_sync_step1
+from documents.richtext import fragment_of, to_text
 
 from .arena import ATTACKER, SEND, Script
 from .awareness import awareness_payload

@@ -1,10 +1,10 @@
 """A lenient, re-encoding codec of Yjs v1 updates, for the fuzzer's structure-aware mutations.
 
-Why our own and not ``documents.update_reader``: mutations need to *write* updates back after changing a client id,
-a clock, an origin or a delete range, keeping every other byte (content included) exactly as it was; and they start
-from updates the strict reader may refuse on purpose. Content is kept raw, so ``encode(parse(u)) == u`` for any
-update this parses. ``Writer.inflate`` re-encodes chosen varints with extra continuation bytes (a varint-inflation
-mutation that still frames correctly).
+Why our own and not ``documents.engine.update_reader``: mutations need to *write* updates back after changing a
+client id, a clock, an origin or a delete range, keeping every other byte (content included) exactly as it was; and
+they start from updates the strict reader may refuse on purpose. Content is kept raw, so ``encode(parse(u)) == u``
+for any update this parses. ``Writer.inflate`` re-encodes chosen varints with extra continuation bytes (a
+varint-inflation mutation that still frames correctly).
 """
 
 from __future__ import annotations

@@ -7,9 +7,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from documents.integrity import check_document
+from documents.engine.integrity import check_document
+from documents.engine.storage import get_backend
+from documents.engine.store import DocumentStore
 from documents.models import Document
-from documents.store import DjangoDocumentStore
 
 
 class Command(BaseCommand):
@@ -31,7 +32,7 @@ class Command(BaseCommand):
             documents = documents.filter(pk__in=ids)
             if documents.count() != len(set(ids)):
                 raise CommandError("unknown document id among: " + ", ".join(ids))
-        store = DjangoDocumentStore()
+        store = DocumentStore(get_backend())
         checked = failed = warned = 0
         for document_id in documents.values_list("pk", flat=True).iterator():
             report = check_document(store, document_id)

@@ -1,0 +1,53 @@
+"""HTTP routes: the pages, the accounts pages, and the REST API under /api/."""
+
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularAPIView
+
+from documents.web import api, api_versions, views
+from documents.web.api_errors import api_not_found
+from documents.web.throttling import throttle_posts
+
+api_urlpatterns = [
+    path("api/token/", api.TokenView.as_view(), name="api-token"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/documents/", api.DocumentListView.as_view(), name="api-document-list"),
+    path("api/documents/<str:document_id>/", api.DocumentDetailView.as_view(), name="api-document-detail"),
+    path("api/documents/<str:document_id>/members/", api.MemberListView.as_view(), name="api-member-list"),
+    path(
+        "api/documents/<str:document_id>/members/<str:username>/",
+        api.MemberDetailView.as_view(),
+        name="api-member-detail",
+    ),
+    path("api/documents/<str:document_id>/export", api.ExportView.as_view(), name="api-document-export"),
+    path("api/documents/<str:document_id>/content", api.ContentView.as_view(), name="api-document-content"),
+    path("api/documents/<str:document_id>/versions/", api_versions.VersionListView.as_view(), name="api-version-list"),
+    path(
+        "api/documents/<str:document_id>/versions/<str:version_id>/",
+        api_versions.VersionDetailView.as_view(),
+        name="api-version-detail",
+    ),
+    path(
+        "api/documents/<str:document_id>/versions/<str:version_id>/restore",
+        api_versions.VersionRestoreView.as_view(),
+        name="api-version-restore",
+    ),
+    # Anything else under /api/ answers a JSON 404, like the endpoints themselves.
+    re_path(r"^api/", api_not_found),
+]
+
+page_urlpatterns = [
+    path("", views.home, name="home"),
+    path("accounts/signup/", views.SignupView.as_view(), name="signup"),
+    # Each POST counts against the "login" rate per client address; django-axes locks out repeated failures.
+    path("accounts/login/", throttle_posts("login")(views.LoginView.as_view()), name="login"),
+    path("accounts/logout/", views.LogoutView.as_view(), name="logout"),
+    path("documents/new/", views.create_document, name="document-create"),
+    path("documents/import/", views.import_document, name="document-import"),
+    path("documents/<str:document_id>/", views.document_page, name="document"),
+    path("documents/<str:document_id>/rename/", views.rename_document, name="document-rename"),
+    path("documents/<str:document_id>/delete/", views.delete_document, name="document-delete"),
+    path("documents/<str:document_id>/share/", views.share_page, name="document-share"),
+    path("documents/<str:document_id>/share/remove/", views.remove_member, name="document-share-remove"),
+]
+
+urlpatterns = api_urlpatterns + page_urlpatterns
