@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from pycrdt import Doc, XmlElement, XmlFragment, XmlText
 
+from documents.engine import live_doc
+from documents.engine.item_parents import ItemParents
 from documents.engine.live_doc import LiveDoc
 from documents.engine.update_reader import read_update
 from documents.exceptions import ProtocolError
@@ -53,7 +55,7 @@ class Writer:
         return self.doc.get_update(before)
 
 
-def two_paragraphs(live: LiveDoc, writer: Writer) -> None:
+def two_paragraphs_update(writer: Writer) -> bytes:
     def build(root: XmlFragment) -> None:
         for words in ("first paragraph", "second paragraph"):
             paragraph = XmlElement("paragraph")
@@ -62,7 +64,11 @@ def two_paragraphs(live: LiveDoc, writer: Writer) -> None:
             paragraph.children.append(text)
             text += words
 
-    assert feed(live, writer.edit(build)) is not None
+    return writer.edit(build)
+
+
+def two_paragraphs(live: LiveDoc, writer: Writer) -> None:
+    assert feed(live, two_paragraphs_update(writer)) is not None
 
 
 def text_of(root: XmlFragment, index: int) -> XmlText:
@@ -85,9 +91,15 @@ def moved(update: bytes, origin: tuple[int, int] | None = None, right: tuple[int
     return ycodec.encode(parsed)
 
 
-@pytest.fixture
-def live() -> Any:
-    live = LiveDoc()
+@pytest.fixture(params=["kept", "collapsed"])
+def live(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A room's LiveDoc; "collapsed" re-encodes its history and collapses its item-parent index after every
+    update (as a long-lived room does now and then), so every decision is also made by a collapsed index."""
+    if request.param == "collapsed":
+        monkeypatch.setattr(live_doc, "HISTORY_SLACK_BYTES", 0)
+        live = LiveDoc(pack_every=1)
+    else:
+        live = LiveDoc()
     yield live
     live.close()
 
@@ -173,6 +185,35 @@ def test_one_neighbour_collected_and_the_other_live_is_refused(live: LiveDoc) ->
     feed(live, in_first)
     assert "X" not in str(fragment(live.doc))
     assert str(fragment(live.doc)) == rebuilt(live)
+
+
+def test_a_removed_paragraph_collapses_to_two_ranges_and_is_judged_as_before() -> None:
+    """A long-lived room forgets where collected items sat: the removed paragraph's text and characters become one
+    collected range, and an item between a collected and a live neighbour is still refused."""
+    writer, remover = Writer(100), Writer(200)
+    live = LiveDoc()
+    index = ItemParents()  # kept up update by update, as a room's is
+
+    def integrate(update: bytes) -> None:
+        feed(live, update)
+        structure = read_update(update)
+        index.add(structure, index.resolve(structure))
+
+    integrate(two_paragraphs_update(writer))
+    remover.receive(live.doc.get_update())
+    in_first = typed(writer, 0, 3, "X")
+    integrate(remover.edit(lambda root: root.children.__delitem__(0)))
+    kept = len(index)
+    index.collapse()
+    # Per paragraph: the element, its text, its characters; the removed one keeps its element and one collected range.
+    assert (kept, len(index)) == (6, 5)
+    second_paragraph_char = (100, 2 + len("first paragraph") + 2 + 3)
+    with pytest.raises(ProtocolError, match="two different lists"):
+        index.resolve(read_update(moved(in_first, right=second_paragraph_char)))
+    index.resolve(read_update(in_first))  # both neighbours collected: honest
+    index.collapse()
+    assert len(index) == 5
+    live.close()
 
 
 def test_a_right_origin_before_the_origin_is_refused(live: LiveDoc) -> None:

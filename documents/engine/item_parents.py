@@ -9,11 +9,15 @@ kept per room next to its Doc: for every clock range of every client, the parent
 in (None for collected ranges), and the ranges deleted. An item whose parent type is deleted has been collected
 (yrs collects the children of a deleted type at the end of the transaction, and an item created in one later): yrs
 collects whatever points at it, so such neighbours are not held against the item.
+
+About 330 lines, past our usual 300: the index, the placement check and the two range helpers they share read the
+same structures and make sense only together.
 """
 
 from __future__ import annotations
 
 import bisect
+from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import pairwise
@@ -50,9 +54,12 @@ class ItemParents:
     """The parent of every clock range the Doc holds, per client, as sorted, merged ranges."""
 
     def __init__(self) -> None:
-        self._starts: dict[int, list[int]] = {}
-        self._ends: dict[int, list[int]] = {}
+        # Clocks in machine-word arrays, not lists of int objects: an open room keeps its index for as long as it
+        # is open, and a list entry with its int costs 36 bytes where an array's costs 8.
+        self._starts: dict[int, array[int]] = {}
+        self._ends: dict[int, array[int]] = {}
         self._keys: dict[int, list[ParentKey | None]] = {}
+        self._root_keys: dict[ParentKey, ParentKey] = {}  # one tuple per root type (and key), shared by its ranges
         self._deleted = _Ranges()
 
     @classmethod
@@ -61,6 +68,10 @@ class ItemParents:
         index = cls()
         index.add(structure, index.resolve(structure, check=False))  # what is stored is not refused again
         return index
+
+    def __len__(self) -> int:
+        """How many clock ranges the index holds."""
+        return sum(map(len, self._starts.values()))
 
     def _recorded(self, id_: ID) -> ParentKey | None:
         starts = self._starts.get(id_[0])
@@ -171,10 +182,35 @@ class ItemParents:
         for client, clock, length in structure.deletions:
             self._deleted.add(client, clock, clock + length)
 
+    def collapse(self) -> None:
+        """Forget where collected items sat: a range whose parent type is gone becomes a collected range, merged
+        with its collected neighbours (a removed paragraph keeps the range of its own tombstone and one more).
+
+        Safe because a deletion is final: an item inside a deleted type answers None from ``_live`` for good.
+        """
+        rewritten = {client: self._collapsed(client) for client in self._starts}
+        for client, (starts, ends, keys) in rewritten.items():
+            self._starts[client], self._ends[client], self._keys[client] = starts, ends, keys
+
+    def _collapsed(self, client: int) -> tuple[array[int], array[int], list[ParentKey | None]]:
+        starts, ends = array("q"), array("q")
+        keys: list[ParentKey | None] = []
+        for start, end, key in zip(self._starts[client], self._ends[client], self._keys[client], strict=True):
+            live = self._live(key, self._recorded)
+            if keys and ends[-1] == start and keys[-1] == live:
+                ends[-1] = end
+            else:
+                starts.append(start)
+                ends.append(end)
+                keys.append(live)
+        return starts, ends, keys
+
     def _add_range(self, client: int, start: int, end: int, key: ParentKey | None) -> None:
-        starts = self._starts.setdefault(client, [])
-        ends = self._ends.setdefault(client, [])
+        starts = self._starts.setdefault(client, array("q"))
+        ends = self._ends.setdefault(client, array("q"))
         keys = self._keys.setdefault(client, [])
+        if key is not None and isinstance(key[0], str):
+            key = self._root_keys.setdefault(key, key)
         if starts and ends[-1] == start and keys[-1] == key:
             ends[-1] = end
         elif not starts or start >= ends[-1]:
@@ -232,8 +268,8 @@ class _Ranges:
     """A set of IDs as sorted, disjoint [start, end) clock ranges per client."""
 
     def __init__(self) -> None:
-        self._starts: dict[int, list[int]] = {}
-        self._ends: dict[int, list[int]] = {}
+        self._starts: dict[int, array[int]] = {}
+        self._ends: dict[int, array[int]] = {}
 
     def __contains__(self, id_: object) -> bool:
         if not isinstance(id_, tuple):
@@ -246,14 +282,14 @@ class _Ranges:
         return at >= 0 and clock < self._ends[client][at]
 
     def add(self, client: int, start: int, end: int) -> None:
-        starts = self._starts.setdefault(client, [])
-        ends = self._ends.setdefault(client, [])
+        starts = self._starts.setdefault(client, array("q"))
+        ends = self._ends.setdefault(client, array("q"))
         low = bisect.bisect_left(ends, start)  # first range that ends at or after ``start``
         high = bisect.bisect_right(starts, end)  # ranges from ``low`` to ``high`` touch [start, end)
         if low < high:
             start, end = min(start, starts[low]), max(end, ends[high - 1])
-        starts[low:high] = [start]
-        ends[low:high] = [end]
+        starts[low:high] = array("q", [start])
+        ends[low:high] = array("q", [end])
 
 
 class _Positions:

@@ -208,6 +208,11 @@ async def run(
                 honest.peer.apply_remote(recorded.update)
                 await honest.send(recorded.message)
                 result.script.append(("A", SEND, recorded.message))
+        # Mutants reuse the recording's client IDs: one that overtook the honest replay would take its clocks,
+        # and the honest client's later edits would rightly be refused. The echo proves the replay was taken.
+        clock += 1
+        if not await honest.probe(clock, deadline) or honest.closed.is_set():
+            result.findings.append(Finding("socket-honest-closed", f"replaying the session: {honest.close_code}"))
         while result.cases < cases and not result.findings:
             result.batch_start = len(result.script)
             for _ in range(min(batch, cases - result.cases)):
