@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 FRONTEND_SOURCES := $(shell find frontend/src -type f 2>/dev/null) $(wildcard frontend/index.html frontend/vite.config.js)
 
-.PHONY: run test test-python test-frontend bench bench-profile lint format setup frontend clean
+.PHONY: run test test-python test-frontend bench bench-profile lint format setup frontend clean cluster
 
 run: setup
 	DEBUG=1 $(PY) manage.py migrate --noinput
@@ -40,14 +40,22 @@ bench/node_modules/.package-lock.json: bench/package.json bench/package-lock.jso
 	touch $@
 
 # The whole suite: Python (SQLite; again on PostgreSQL when TEST_POSTGRES_URL is set) and the frontend's unit tests.
-# The fault tests and the fuzz slice run once: they start private databases of their own.
+# The fault tests, the fuzz slice and the nginx cluster tests run once: they start private databases of their own.
 test: setup tests/node/node_modules/.package-lock.json
 	$(PY) -m pytest
 	@if [ -n "$$TEST_POSTGRES_URL" ]; then \
 		echo "== Python suite again on PostgreSQL =="; \
-		DATABASE_URL="$$TEST_POSTGRES_URL" $(PY) -m pytest -m "not browser and not faults and not fuzz"; \
+		DATABASE_URL="$$TEST_POSTGRES_URL" $(PY) -m pytest -m "not browser and not faults and not fuzz and not nginx"; \
 	fi
 	cd frontend && npm test
+
+# N daphne processes (N=3 make cluster; default 2) behind a real nginx running deploy/nginx.conf, sharing the database
+# (DATABASE_URL, else the SQLite file of make run) and Redis (REDIS_URL, else a private redis-server); Ctrl-C stops all.
+# Needs Debian's nginx (and redis-server without REDIS_URL): apt-get install nginx redis-server.
+N ?= 2
+CLUSTER_PORT ?=
+cluster: setup
+	$(PY) deploy/cluster.py --processes $(N) $(if $(CLUSTER_PORT),--port $(CLUSTER_PORT))
 
 test-python: setup tests/node/node_modules/.package-lock.json
 	$(PY) -m pytest

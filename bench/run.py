@@ -862,16 +862,21 @@ def main() -> int:
             from bench.apply_cost import measure
 
             results["apply"] = measure()
-        if "fanout" in only:
-            results["fanout"] = bench_fanout(server, work, tokens, fanout_docs, args.quick)
-        if "rates" in only:
-            results["rates"] = bench_rate_steps(server, work, tokens, rate_docs, args.quick)
-        if "many" in only:
-            results["many"] = bench_many_documents(server, work, tokens, many_docs, args.quick)
-        if "cpu" in only:
-            results["cpu"] = bench_cpu(server, work, tokens, cpu_doc, args.quick)
-        if "connections" in only:
-            results["connections"] = bench_connections(server, work, tokens, conn_docs, args.connections)
+        from bench import metrics_sample
+
+        scenarios = {
+            "fanout": lambda: bench_fanout(server, work, tokens, fanout_docs, args.quick),
+            "rates": lambda: bench_rate_steps(server, work, tokens, rate_docs, args.quick),
+            "many": lambda: bench_many_documents(server, work, tokens, many_docs, args.quick),
+            "cpu": lambda: bench_cpu(server, work, tokens, cpu_doc, args.quick),
+            "connections": lambda: bench_connections(server, work, tokens, conn_docs, args.connections),
+        }
+        scraped: list[str] = []  # what the server's own /metrics said over each scenario
+        for name, run in scenarios.items():
+            if name in only:
+                before = metrics_sample.scrape(server.port)
+                results[name] = run()
+                scraped.append(metrics_sample.describe(name, before, metrics_sample.scrape(server.port)))
         if "big" in only:
             results["big"] = bench_big_document(
                 server, work, tokens, big_doc, warmup_doc, args.restarts, args.big_updates
@@ -883,6 +888,8 @@ def main() -> int:
         print(f"pycrdt {m['pycrdt']}, daphne {m['daphne']}; server on core {SERVER_CORE}, load on core {CLIENT_CORE}")
         print(f"load average at start {results['loadavgStart']}, at end {loadavg()} (shared machine)")
         print(table)
+        if scraped:
+            print("\nthe server's /metrics over each scenario:\n" + "\n".join(scraped))
         print(f"\ntotal bench time {time.monotonic() - started:.0f} s")
         if args.json:
             args.json.write_text(json.dumps(results, indent=2))

@@ -1,24 +1,45 @@
-"""Django admin for operators: documents with their members, memberships, versions (API tokens: DRF's own admin)."""
+"""Django admin for operators: documents with their members, memberships, versions (API tokens: DRF's own admin).
+
+The document list shows live connection counts read from Redis once per page (``LiveCountChangeList``), not once
+per row; the content preview is a sandboxed iframe with a stylesheet of its own, out of reach of the admin's.
+
+About 310 lines, past our usual 300: the four model admins and the change list they share are one screen each.
+"""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterable
 from typing import Any, cast
 
+from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.utils.html import format_html
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.functional import lazy
+from django.utils.html import escape, format_html
 from django.utils.http import content_disposition_header
 from django.utils.safestring import mark_safe
 
 from documents import bridge
 from documents.bridge import export_document
-from documents.engine.livecount import connection_count
+from documents.engine.livecount import connection_counts
 from documents.engine.registry import loaded_room
 from documents.engine.store import get_store
 from documents.models import Document, Membership, Version
 from documents.versions import create_version, restore_version
 from documents.web import sharing
+
+# Set on each document of a changelist page, so the column does not ask Redis row by row.
+LIVE_ATTRIBUTE = "live_connections_display"
+PREVIEW_TEMPLATE = "admin/documents/document/preview.html"
+PREVIEW_FRAME_STYLE = (
+    "box-sizing: border-box; width: 50rem; max-width: 100%; height: 22rem; resize: both; border: 1px solid #ccc;"
+    " border-radius: 4px; background: #fff"
+)
 
 
 def compact_now(document_id: Any) -> int:
@@ -26,10 +47,49 @@ def compact_now(document_id: Any) -> int:
     return get_store().backend.compact(document_id)
 
 
+def _local_count(document_id: Any) -> int:
+    """Connections to the document in this process."""
+    room = loaded_room(document_id)
+    return len(room.members) if room is not None else 0
+
+
+def live_counts_display(document_ids: Iterable[Any]) -> dict[uuid.UUID, str]:
+    """Each document's live connections as the admin shows them, from one read of Redis for all of them.
+
+    Without Redis the counts are this process's, as the column's label says; with Redis they are every process's,
+    and when Redis cannot be read the cell says that it falls back to this process's."""
+    ids = [uuid.UUID(str(document_id)) for document_id in document_ids]
+    counts = connection_counts(ids)
+    if counts is not None:
+        return {document_id: str(counts[document_id]) for document_id in ids}
+    suffix = " (this process only: Redis unreachable)" if settings.REDIS_URL else ""
+    return {document_id: f"{_local_count(document_id)}{suffix}" for document_id in ids}
+
+
 def live_connections(document_id: Any) -> int:
     """Connections to the document right now (in every process when Redis is configured)."""
-    room = loaded_room(document_id)
-    return connection_count(document_id, len(room.members) if room is not None else 0)
+    counts = connection_counts([document_id])
+    return _local_count(document_id) if counts is None else counts[uuid.UUID(str(document_id))]
+
+
+def _live_label() -> str:
+    # Evaluated at each render, so it follows settings.REDIS_URL even when that changes after import.
+    return "Live connections (all processes)" if settings.REDIS_URL else "Live connections (this process)"
+
+
+live_label = cast(str, lazy(_live_label, str)())
+
+
+class LiveCountChangeList(ChangeList):
+    """The document list, fetching the live counts of the whole page in one go once its rows are known."""
+
+    def get_results(self, request: HttpRequest) -> None:
+        super().get_results(request)
+        # result_list is the page's queryset; listing it fills its cache, which the template then iterates.
+        documents = list(self.result_list)
+        counts = live_counts_display(document.pk for document in documents)
+        for document in documents:
+            setattr(document, LIVE_ATTRIBUTE, counts[document.pk])
 
 
 class MembershipInline(admin.TabularInline):
@@ -37,7 +97,7 @@ class MembershipInline(admin.TabularInline):
 
     model = Membership
     extra = 0
-    raw_id_fields = ["user"]
+    autocomplete_fields = ["user"]
     readonly_fields = ["created_at"]
 
 
@@ -73,15 +133,19 @@ class DocumentAdmin(admin.ModelAdmin):
         "updated_at",
         "live_connections",
         "created_at",
+        "open_in_editor",
     ]
     list_filter = ["owner", "updated_at"]
     search_fields = ["title", "owner__username"]
     list_select_related = ["owner"]
-    raw_id_fields = ["owner"]
+    autocomplete_fields = ["owner"]
     readonly_fields = ["id", "created_at", "updated_at", "size_bytes", "live_connections", "preview"]
     fields = ["id", "title", "owner", "created_at", "updated_at", "size_bytes", "live_connections", "preview"]
     inlines = [MembershipInline, VersionInline]
     date_hierarchy = "updated_at"
+    # Explicit: the model's Meta.ordering is dropped from the annotated (GROUP BY) queryset, and the autocomplete
+    # view, unlike the list, adds no ordering of its own.
+    ordering = ["-updated_at"]
     actions = [
         "create_version_action",
         "restore_latest_version",
@@ -90,6 +154,9 @@ class DocumentAdmin(admin.ModelAdmin):
         "export_html",
         "close_connections",
     ]
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return LiveCountChangeList
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Document]:
         """With member and stored update counts."""
@@ -110,17 +177,35 @@ class DocumentAdmin(admin.ModelAdmin):
     def stored_updates(self, obj: Document) -> int:
         return getattr(obj, "update_total", 0)
 
-    @admin.display(description="Live connections (this process)")
-    def live_connections(self, obj: Document) -> int:
-        return live_connections(obj.pk)
+    @admin.display(description=live_label)
+    def live_connections(self, obj: Document) -> str:
+        prefetched = getattr(obj, LIVE_ATTRIBUTE, None)
+        if prefetched is not None:
+            return prefetched
+        return "-" if obj.pk is None else live_counts_display([obj.pk])[obj.pk]
+
+    @admin.display(description="Editor")
+    def open_in_editor(self, obj: Document) -> str:
+        url = reverse("document", args=[obj.pk])
+        # Short: the list is wide already.
+        return format_html(
+            '<a href="{}" target="_blank" rel="noopener" title="Open in the editor (new tab)">Open ↗</a>', url
+        )
 
     @admin.display(description="Content preview")
     def preview(self, obj: Document) -> str:
         if obj.pk is None:
             return "-"
-        # export_document's HTML is sanitised by nh3.
-        html = export_document(obj, "html")
-        return format_html('<div class="document-preview">{}</div>', mark_safe(html))
+        # export_document's HTML is sanitised by nh3; the iframe is sandboxed without scripts as well. The whole
+        # page goes into an attribute: escape() escapes it even though render_to_string marks it safe.
+        page = render_to_string(PREVIEW_TEMPLATE, {"content": mark_safe(export_document(obj, "html"))})
+        return format_html(
+            '<iframe class="document-preview" title="Content preview of {}" srcdoc="{}"'
+            ' sandbox="allow-popups allow-popups-to-escape-sandbox" style="{}"></iframe>',
+            obj.title,
+            escape(page),
+            PREVIEW_FRAME_STYLE,
+        )
 
     @admin.action(description="Create a version of the selected documents")
     def create_version_action(self, request: HttpRequest, queryset: QuerySet[Document]) -> None:
@@ -199,7 +284,7 @@ class MembershipAdmin(admin.ModelAdmin):
     list_filter = ["role"]
     search_fields = ["document__title", "user__username"]
     list_select_related = ["document", "user"]
-    raw_id_fields = ["document", "user"]
+    autocomplete_fields = ["document", "user"]
     readonly_fields = ["created_at"]
 
 

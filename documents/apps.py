@@ -10,3 +10,9 @@ class DocumentsConfig(AppConfig):
         from documents.engine.hooks import hooks
 
         versions.subscribe(hooks)
+
+        from documents import metrics
+
+        metrics.install()  # the engine's instruments count for /metrics from here on
+
+        from documents import checks  # noqa: F401  (registers the configuration's system checks)

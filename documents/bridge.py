@@ -9,13 +9,20 @@ operator's close) go through the channel layer to the document's group, so they 
 process (with channels-redis) or in this one (with the in-memory layer, which lives in this process's event loop);
 events about a user rather than a document go to the process-wide group every serving process joins
 (documents/engine/revocation.py).
+
+About 340 lines, past our usual 300: it is the only door, and each way through it (read, export, replace, apply
+an untrusted update, control events) is a few lines over the same two paths, live room or storage.
+
+A raw Yjs update from outside (the REST API's ``update``) is untrusted, unlike server-side edits: it goes through a
+room's own receive checks, those of the open room or of one built from storage for it (``receive_update``).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -27,8 +34,10 @@ from documents.conf import get_config
 from documents.engine.registry import loaded_room
 from documents.engine.replication import group_name
 from documents.engine.revocation import USER_REVOKE, USERS_GROUP
-from documents.engine.store import get_store
-from documents.exceptions import CloseCode, InvalidContent
+from documents.engine.rooms import Room
+from documents.engine.store import DocumentStore, get_store
+from documents.engine.update_reader import read_update
+from documents.exceptions import CloseCode, InvalidContent, ProtocolError
 from documents.richtext import (
     Inline,
     fragment_of,
@@ -39,25 +48,29 @@ from documents.richtext import (
     to_text,
     write_nodes,
 )
+from documents.richtext.prosemirror_json import to_prosemirror_json
 
 logger = logging.getLogger("documents.bridge")
 T = TypeVar("T")
 
 
 # -- events for the rooms of every process ----------------------------------------------------------------------------
-def _send_control(document_id: Any, event: dict[str, Any]) -> None:
-    _send(group_name(document_id), event)
+def _send_control(document_id: Any, event: dict[str, Any]) -> bool:
+    return _send(group_name(document_id), event)
 
 
-def _send(group: str, event: dict[str, Any]) -> None:
+def _send(group: str, event: dict[str, Any]) -> bool:
+    """Send ``event`` to ``group``; whether the channel layer took it (a failure is logged, not raised)."""
     layer = get_channel_layer()
     if layer is None:
-        return
+        return False
     event.update(origin="", group=group)
     try:
         async_to_sync(layer.group_send)(group, event)
     except Exception:
         logger.exception("could not send %s to %s", event["type"], group)
+        return False
+    return True
 
 
 def announce_access_change(document_id: Any, user_id: Any) -> None:
@@ -82,11 +95,10 @@ def announce_document_deleted(document_id: Any) -> None:
     _send_control(document_id, {"type": "room.close", "code": CloseCode.DOCUMENT_GONE, "reason": "document deleted"})
 
 
-def close_all_connections(document_id: Any) -> None:
-    """Close every live connection to a document, in every process (an operator's action)."""
-    _send_control(
-        document_id, {"type": "room.close", "code": CloseCode.CLOSED_BY_OPERATOR, "reason": "closed by an operator"}
-    )
+def close_all_connections(document_id: Any, code: int = CloseCode.CLOSED_BY_OPERATOR) -> bool:
+    """Close every live connection to a document, in every process (an operator's action), with ``code`` (one
+    clients reconnect after); whether the channel layer took the event."""
+    return _send_control(document_id, {"type": "room.close", "code": int(code), "reason": "closed by an operator"})
 
 
 def with_live_doc(document_id: Any, func: Callable[[Any], T]) -> tuple[bool, T | None]:
@@ -217,3 +229,119 @@ def _apply_stored(document: Any, change: Change) -> bytes | None:
     store.backend.append_edit(document.pk, update)
     transaction.on_commit(lambda: announce_update(document.pk, update))
     return update
+
+
+# -- whole-state exports -----------------------------------------------------------------------------------------------
+def export_update(document: Any) -> bytes:
+    """The document's whole state as one Yjs update: applied to an empty Doc, it gives the document."""
+    return read_document(document, lambda doc: doc.get_update())
+
+
+def export_prosemirror(document: Any) -> dict[str, Any]:
+    """The document as ProseMirror JSON (``{"type": "doc", "content": [...]}``, see richtext.prosemirror_json)."""
+    return read_document(document, lambda doc: to_prosemirror_json(fragment_of(doc)))
+
+
+# -- raw updates from outside (the REST API) ---------------------------------------------------------------------------
+@dataclass(eq=False)
+class RequestWriter:
+    """The author of an update sent over HTTP, standing where a room expects a connection: the room checks and
+    stores its update as any writer's, and sends it nothing (it is no member, so every connection gets the change)."""
+
+    user: Any
+    user_id: int
+    user_name: str
+    id: str = "http"
+    user_color: str = ""
+    can_write: bool = True
+
+    async def send(self, message: bytes) -> None:
+        """Nothing is sent back over HTTP."""
+
+    async def close(self, code: int, reason: str = "") -> None:
+        """There is no socket to close."""
+
+    def backlog(self) -> int:
+        """Nothing is ever queued."""
+        return 0
+
+
+@dataclass
+class _KeptRows:
+    """Stands in for the store under a room built to check one update: keeps what the room would have appended."""
+
+    rows: list[bytes] = field(default_factory=list)
+
+    def can_accept(self, document_id: Any, size: int) -> bool:
+        return True  # the rows are written at once, on this thread, not buffered
+
+    def append(self, document_id: Any, update: bytes) -> None:
+        self.rows.append(update)
+
+
+def receive_update(document: Any, update: bytes, user: Any) -> bytes | None:
+    """Apply an untrusted Yjs update written by ``user`` exactly as a connection's update is applied.
+
+    Through the room open in this process (its editors see it at once; it is stored and sent to peer processes),
+    else through a room built from storage for the purpose, whose result is appended to the log and announced to the
+    room replicas of other processes. Either way the room's own checks hold (strict decoding, structural budgets,
+    client-id ownership, the size cap, whole-or-nothing integration). An update that builds on changes the document
+    does not have is refused rather than held: over HTTP nobody would send the missing part.
+
+    Returns:
+        The normalised update of what changed, or None when the document already held all of it.
+
+    Raises:
+        ProtocolError: malformed, corrupt, not ready, or adding to another user's client id (nothing changed).
+        UpdateTooComplex, DocumentTooLarge, StoreUnavailable: as for a connection (nothing changed).
+    """
+    writer = RequestWriter(user=user, user_id=int(user.pk), user_name=user.get_username(), id=f"http:{user.pk}")
+    delivered, changed = _receive_live(document.pk, update, writer)
+    if delivered:
+        return changed
+    return _receive_stored(document, update, writer)
+
+
+async def _change_if_ready(room: Room, update: bytes, writer: RequestWriter) -> bytes | None:
+    if not room.live.is_ready(read_update(update)):
+        raise ProtocolError(
+            "the update builds on changes the document does not have: compute it against the current state "
+            "(export?format=yjs)"
+        )
+    return await room.change(update, origin=writer)
+
+
+def _receive_live(document_id: Any, update: bytes, writer: RequestWriter) -> tuple[bool, bytes | None]:
+    """Apply through the room open in this process, on its event loop; (False, None) if none is open."""
+    if loaded_room(document_id) is None:
+        return False, None
+
+    async def run() -> tuple[bool, bytes | None]:
+        room = loaded_room(document_id)
+        if room is None or room.closed:
+            return False, None
+        return True, await _change_if_ready(room, update, writer)
+
+    return async_to_sync(run)()
+
+
+def _receive_stored(document: Any, update: bytes, writer: RequestWriter) -> bytes | None:
+    """Check and integrate in a room of the stored state, then append what changed and tell other processes."""
+    store = get_store()
+    kept = _KeptRows()
+    # The room only needs ``can_accept`` and ``append`` from its store; it is never registered nor joined.
+    room = Room(document.pk, cast(DocumentStore, kept), None)
+    try:
+        room.load(store.read_sync(document.pk))
+        changed = async_to_sync(_change_if_ready)(room, update, writer)
+    finally:
+        room.close()
+    for row in kept.rows:
+        store.backend.append_edit(document.pk, row)
+
+    def announce() -> None:
+        for row in kept.rows:
+            announce_update(document.pk, row)
+
+    transaction.on_commit(announce)
+    return changed

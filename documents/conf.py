@@ -1,15 +1,18 @@
-"""Tunables of the collaboration engine: their one home, with their defaults and how they are read.
+"""Tunables of the collaboration engine: their one home, with their defaults, ranges and how they are read.
 
 Each field of ``CollabConfig`` is set by the environment variable ``COLLAB_<NAME>`` (``from_environment``, called
-by the settings module into ``settings.COLLAB``); tests override ``settings.COLLAB``. docs/configuration.md lists
-them.
+by the settings module into ``settings.COLLAB``); tests override ``settings.COLLAB``. A value not of its field's
+form stops the start; each field's ``Range`` (``range_of``) is checked by the system checks of
+``documents/checks.py``, with the relations between fields, so ``manage.py check`` names a value out of place
+whichever way it was set. docs/configuration.md lists them.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import Field, dataclass, field, fields
 from typing import Any
 
 from django.conf import settings
@@ -19,44 +22,112 @@ from django.dispatch import receiver
 
 
 @dataclass(frozen=True)
+class Range:
+    """The values a tunable may take: bounds that make sense for it, checked by ``documents/checks.py``.
+
+    Attributes:
+        at_least: the smallest value allowed, or None.
+        more_than: a value it must be strictly above (zero intervals and rates stall or spin), or None.
+        at_most: the largest value allowed, or None.
+    """
+
+    at_least: float | None = None
+    more_than: float | None = None
+    at_most: float | None = None
+
+    def allows(self, value: float) -> bool:
+        """Whether ``value`` is inside the range (NaN never is)."""
+        if math.isnan(value):
+            return False
+        return not (
+            (self.at_least is not None and value < self.at_least)
+            or (self.more_than is not None and value <= self.more_than)
+            or (self.at_most is not None and value > self.at_most)
+        )
+
+    def __str__(self) -> str:
+        parts = [
+            *([f"at least {self.at_least:g}"] if self.at_least is not None else []),
+            *([f"more than {self.more_than:g}"] if self.more_than is not None else []),
+            *([f"at most {self.at_most:g}"] if self.at_most is not None else []),
+        ]
+        return " and ".join(parts) or "any value"
+
+
+POSITIVE = Range(more_than=0)  # a duration or rate: 0 would make a loop spin or a bucket never refill
+AT_LEAST_ONE = Range(at_least=1)  # a count or size: 0 would refuse everything
+NOT_NEGATIVE = Range(at_least=0)  # a grace period or allowance, where 0 means "none"
+
+
+def _tunable(default: Any, allowed: Range | None) -> Any:
+    """A field with its default and its range (``range_of``); None for text."""
+    return field(default=default, metadata={"range": allowed})
+
+
+@dataclass(frozen=True)
 class CollabConfig:
     """Every knob the room, the store and the consumer read; documented in docs/configuration.md."""
 
-    FLUSH_INTERVAL: float = 1.0  # seconds between group commits of the update log
-    MAX_MESSAGE_BYTES: int = 1024 * 1024  # largest WebSocket message the application accepts
-    MAX_DOCUMENT_BYTES: int = 16 * 1024 * 1024  # size cap of a document's Yjs state
-    COMPACT_LOG_COUNT: int = 500  # compact when the log holds this many updates...
-    COMPACT_LOG_BYTES: int = 1024 * 1024  # ...or this many bytes
-    SEGMENT_BYTES: int = 512 * 1024  # largest stored snapshot segment (and sync chunk sent to a client)
-    ROOM_GRACE_SECONDS: float = 2.0  # how long an empty room stays loaded
-    RATE_UPDATES_PER_SECOND: float = 200.0  # token bucket of document updates per connection
-    RATE_UPDATES_BURST: float = 1000.0
-    RATE_AWARENESS_PER_SECOND: float = 100.0  # token bucket of awareness entries per connection
-    RATE_AWARENESS_BURST: float = 500.0
-    RATE_SYNC_PER_SECOND: float = 2.0  # SyncStep1 and query-awareness requests per connection (each costs a state)
-    RATE_SYNC_BURST: float = 10.0
-    MAX_AWARENESS_NEW_ENTRIES: int = 4  # entries an awareness message may carry beyond the states the room knows
-    MAX_AWARENESS_STATE_BYTES: int = 4096  # one client's presence state
-    MAX_AWARENESS_JSON_DEPTH: int = 16  # nesting of a presence state's JSON
-    AWARENESS_CLOCK_STEP: int = 10_000  # how far one message may move a known client's awareness clock
-    AWARENESS_RELEASE_SECONDS: float = 30.0  # a client id stays its user's this long after the connection leaves
-    MAX_OUTBOUND_BYTES: int = 4 * 1024 * 1024  # unsent bytes a connection may hold for OUTBOUND_GRACE_SECONDS
-    OUTBOUND_GRACE_SECONDS: float = 10.0
-    BAD_INPUT_CLOSES: int = 5  # closes for bad input within the window after which a user's handshakes are refused
-    BAD_INPUT_WINDOW_SECONDS: float = 60.0
-    REPLICA_CHECK_SECONDS: float = 10.0  # how often room replicas in other processes compare state vectors
-    REVALIDATE_SECONDS: float = 60.0  # how often open sockets are re-checked (credential, account, role)
-    AUTO_VERSION_MINUTES: float = 10.0  # at most one automatic version per this many minutes of activity
-    MAX_IMPORT_BYTES: int = 2 * 1024 * 1024  # largest Markdown/HTML import
-    MAX_NESTING_DEPTH: int = 256  # deepest nesting of shared types (elements in elements) a document may reach
-    MAX_UPDATE_STRUCTS: int = 100_000  # most items (structs) and deletion ranges one update may carry
-    MAX_PENDING_BYTES: int = 1024 * 1024  # per room: updates held while they wait for a missing dependency
-    STORE_BUFFER_DOCUMENT_BYTES: int = 8 * 1024 * 1024  # unwritten updates held per document before writers wait
-    STORE_BUFFER_BYTES: int = 64 * 1024 * 1024  # unwritten updates held by the process before writers wait
-    STORE_RETRY_MAX_SECONDS: float = 5.0  # longest pause between attempts to write after a failure
-    SHUTDOWN_WAIT_SECONDS: float = 10.0  # a graceful stop waits this long for the database before spilling to disk
-    STORE_BACKEND: str = "documents.engine.storage.DjangoStorage"  # dotted path of the storage backend class
-    SPILL_DIR: str = ""  # where a stop that cannot reach the database writes what it holds ("": BASE_DIR/var/spill)
+    FLUSH_INTERVAL: float = _tunable(1.0, POSITIVE)  # seconds between group commits of the update log
+    MAX_MESSAGE_BYTES: int = _tunable(1024 * 1024, AT_LEAST_ONE)  # largest WebSocket message the application accepts
+    MAX_DOCUMENT_BYTES: int = _tunable(16 * 1024 * 1024, AT_LEAST_ONE)  # size cap of a document's Yjs state
+    COMPACT_LOG_COUNT: int = _tunable(500, AT_LEAST_ONE)  # compact when the log holds this many updates...
+    COMPACT_LOG_BYTES: int = _tunable(1024 * 1024, AT_LEAST_ONE)  # ...or this many bytes
+    # Largest stored snapshot segment (and sync chunk sent to a client); at most MAX_MESSAGE_BYTES (checks.py)
+    SEGMENT_BYTES: int = _tunable(512 * 1024, AT_LEAST_ONE)
+    ROOM_GRACE_SECONDS: float = _tunable(2.0, NOT_NEGATIVE)  # how long an empty room stays loaded
+    RATE_UPDATES_PER_SECOND: float = _tunable(200.0, POSITIVE)  # token bucket of document updates per connection
+    RATE_UPDATES_BURST: float = _tunable(1000.0, AT_LEAST_ONE)  # below 1 a bucket never holds one message
+    RATE_AWARENESS_PER_SECOND: float = _tunable(100.0, POSITIVE)  # token bucket of awareness entries per connection
+    RATE_AWARENESS_BURST: float = _tunable(500.0, AT_LEAST_ONE)
+    # SyncStep1 and query-awareness requests per connection (each costs a state)
+    RATE_SYNC_PER_SECOND: float = _tunable(2.0, POSITIVE)
+    RATE_SYNC_BURST: float = _tunable(10.0, AT_LEAST_ONE)
+    # Entries an awareness message may carry beyond the states the room knows (a joining client's own is one)
+    MAX_AWARENESS_NEW_ENTRIES: int = _tunable(4, AT_LEAST_ONE)
+    MAX_AWARENESS_STATE_BYTES: int = _tunable(4096, AT_LEAST_ONE)  # one client's presence state
+    MAX_AWARENESS_JSON_DEPTH: int = _tunable(16, AT_LEAST_ONE)  # nesting of a presence state's JSON
+    # How far one message may move a known client's awareness clock (clients step it by 1)
+    AWARENESS_CLOCK_STEP: int = _tunable(10_000, AT_LEAST_ONE)
+    # A client id stays its user's this long after the connection leaves
+    AWARENESS_RELEASE_SECONDS: float = _tunable(30.0, NOT_NEGATIVE)
+    # Unsent bytes a connection may hold for OUTBOUND_GRACE_SECONDS
+    MAX_OUTBOUND_BYTES: int = _tunable(4 * 1024 * 1024, AT_LEAST_ONE)
+    OUTBOUND_GRACE_SECONDS: float = _tunable(10.0, NOT_NEGATIVE)
+    # Closes for bad input within the window after which a user's handshakes are refused (0 would refuse them all)
+    BAD_INPUT_CLOSES: int = _tunable(5, AT_LEAST_ONE)
+    BAD_INPUT_WINDOW_SECONDS: float = _tunable(60.0, NOT_NEGATIVE)
+    # How often room replicas in other processes compare state vectors
+    REPLICA_CHECK_SECONDS: float = _tunable(10.0, POSITIVE)
+    # How often open sockets are re-checked (credential, account, role); docs/security.md promises a minute at most
+    REVALIDATE_SECONDS: float = _tunable(60.0, Range(more_than=0, at_most=60))
+    # At most one automatic version per this many minutes of activity
+    AUTO_VERSION_MINUTES: float = _tunable(10.0, POSITIVE)
+    MAX_IMPORT_BYTES: int = _tunable(2 * 1024 * 1024, AT_LEAST_ONE)  # largest Markdown/HTML import
+    # Deepest nesting of shared types (elements in elements) a document may reach
+    MAX_NESTING_DEPTH: int = _tunable(256, AT_LEAST_ONE)
+    # Most items (structs) and deletion ranges one update may carry
+    MAX_UPDATE_STRUCTS: int = _tunable(100_000, AT_LEAST_ONE)
+    # Per room: updates held while they wait for a missing dependency (0: none are held)
+    MAX_PENDING_BYTES: int = _tunable(1024 * 1024, NOT_NEGATIVE)
+    # Unwritten updates held per document before writers wait; at least MAX_MESSAGE_BYTES (checks.py)
+    STORE_BUFFER_DOCUMENT_BYTES: int = _tunable(8 * 1024 * 1024, AT_LEAST_ONE)
+    # Unwritten updates held by the process before writers wait; at least STORE_BUFFER_DOCUMENT_BYTES
+    STORE_BUFFER_BYTES: int = _tunable(64 * 1024 * 1024, AT_LEAST_ONE)
+    # Longest pause between attempts to write after a failure (0 would retry without pause)
+    STORE_RETRY_MAX_SECONDS: float = _tunable(5.0, POSITIVE)
+    # A graceful stop waits this long for the database before spilling to disk
+    SHUTDOWN_WAIT_SECONDS: float = _tunable(10.0, NOT_NEGATIVE)
+    # Dotted path of the storage backend class (checks.py imports it)
+    STORE_BACKEND: str = _tunable("documents.engine.storage.DjangoStorage", None)
+    # Where a stop that cannot reach the database writes what it holds ("": BASE_DIR/var/spill)
+    SPILL_DIR: str = _tunable("", None)
+
+
+def range_of(item: Field[Any]) -> Range | None:
+    """The range a field of ``CollabConfig`` may take (None: text, any value)."""
+    allowed: Range | None = item.metadata.get("range")
+    return allowed
 
 
 ENV_PREFIX = "COLLAB_"
@@ -88,6 +159,8 @@ def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
         kind: type[Any] = type(item.default)
         try:
             values[item.name] = _integer(raw) if kind is int else kind(raw)
+            if kind is float and not math.isfinite(values[item.name]):
+                raise ValueError(raw)  # inf and nan parse, but no knob means them
         except ValueError:
             raise ImproperlyConfigured(
                 f"{ENV_PREFIX}{item.name} must be {_FORMS[kind]}, not {raw!r} (default {item.default!r})"

@@ -107,7 +107,7 @@ def test_unknown_or_malformed_document_id_is_404(
 def test_list_shows_owned_and_shared_with_roles(callers: dict[str, APIClient], document: Document, dave: Any) -> None:
     Document.objects.create(title="Dave's own", owner=dave)
     for caller, role in [("owner", "owner"), ("editor", "editor"), ("viewer", "viewer")]:
-        rows = callers[caller].get(LIST).json()
+        rows = callers[caller].get(LIST).json()["results"]
         assert rows == [
             {
                 "id": str(document.pk),
@@ -118,7 +118,7 @@ def test_list_shows_owned_and_shared_with_roles(callers: dict[str, APIClient], d
                 "updated_at": rows[0]["updated_at"],
             }
         ]
-    assert [row["title"] for row in callers["nonmember"].get(LIST).json()] == ["Dave's own"]
+    assert [row["title"] for row in callers["nonmember"].get(LIST).json()["results"]] == ["Dave's own"]
 
 
 def test_create_strips_title_and_makes_caller_owner(callers: dict[str, APIClient], bob: Any) -> None:
@@ -291,4 +291,4 @@ def test_schema_lists_every_endpoint(db: Any) -> None:
     }
     assert set(schema["paths"]["/api/documents/{document_id}/"]) >= {"get", "patch", "delete"}
     export = schema["paths"]["/api/documents/{document_id}/export"]["get"]["responses"]["200"]["content"]
-    assert set(export) == {"text/markdown", "text/html", "text/plain"}
+    assert set(export) == {"text/markdown", "text/html", "text/plain", "application/json", "application/octet-stream"}

@@ -20,6 +20,11 @@ BAD_INPUT = [
     ("create-blank-title", "post", LIST, {"title": "   \n"}, {"title"}),
     ("create-null-title", "post", LIST, {"title": None}, {"title"}),
     ("create-object-title", "post", LIST, {"title": {"a": 1}}, {"title"}),
+    ("create-number-title", "post", LIST, {"title": 5}, {"title"}),
+    ("create-boolean-title", "post", LIST, {"title": True}, {"title"}),
+    ("rename-number-title", "patch", DETAIL, {"title": 1.5}, {"title"}),
+    ("member-number-username", "post", MEMBERS, {"username": 7, "role": "viewer"}, {"username"}),
+    ("token-number-fields", "post", "/api/token/", {"username": 1, "password": 2}, {"username", "password"}),
     ("create-201-char-title", "post", LIST, {"title": "t" * 201}, {"title"}),
     ("create-10mb-title", "post", LIST, {"title": HUGE}, {"title"}),
     ("rename-empty-title", "patch", DETAIL, {"title": " "}, {"title"}),
@@ -31,6 +36,7 @@ BAD_INPUT = [
     ("member-missing-fields", "post", MEMBERS, {}, {"username", "role"}),
     ("export-unknown-format", "get", EXPORT + "?format=pdf", None, {"format"}),
     ("export-missing-format", "get", EXPORT, None, {"format"}),
+    ("export-format-wrong-case", "get", EXPORT + "?format=YJS", None, {"format"}),
     ("token-missing-fields", "post", "/api/token/", {}, {"username", "password"}),
 ]
 

@@ -54,8 +54,11 @@ def test_reports_held_updates_and_too_deep_documents(document: Document, alice: 
 
 
 def test_unknown_id_is_an_error(document: Document) -> None:
-    with pytest.raises(CommandError, match="unknown document id"):
-        check(str(uuid.uuid4()))
+    unknown = uuid.uuid4()
+    with pytest.raises(CommandError, match=f"unknown document id: {unknown}$"):  # only the unknown one is named
+        check(str(document.pk), str(unknown))
+    with pytest.raises(CommandError, match="not a document id \\(a UUID\\): plans"):
+        check("plans")
 
 
 def test_api_answers_503_with_retry_after_while_the_database_fails(

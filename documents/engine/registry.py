@@ -3,7 +3,7 @@
 Features follow rooms through the lifecycle events of ``documents.engine.hooks`` (emitted here), never by being
 imported from here.
 
-About 330 lines, past our usual 300: one class whose methods are one lifecycle (shared loads, joins that leave no
+About 350 lines, past our usual 300: one class whose methods are one lifecycle (shared loads, joins that leave no
 trace when they fail, the grace period, unloading, peer and control events, access re-checks), kept together
 because its races are between those methods; the process-wide accessors follow it.
 """
@@ -21,7 +21,9 @@ from typing import Any
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from documents import logcontext
 from documents.conf import get_config
+from documents.engine import telemetry
 from documents.engine.hooks import Hooks, hooks
 from documents.engine.livecount import LiveCounts
 from documents.engine.protocol import EMPTY_UPDATE
@@ -46,6 +48,7 @@ class RoomRegistry:
         _loading: in-flight loads, so concurrent joiners share one.
         _grace: timers unloading rooms that became empty.
         _unloading: rooms being unloaded; a joiner waits for them, then loads a fresh room.
+        stopping: set once the process began its graceful stop (the final flush runs); readiness reports it.
     """
 
     def __init__(self, store: DocumentStore, peers: PeerLink | None, events: Hooks | None = None) -> None:
@@ -60,6 +63,7 @@ class RoomRegistry:
         self.counts: LiveCounts | None = None
         self._housekeeping: asyncio.Task[None] | None = None
         self._renew_health = LinkHealth("renewing channel-layer groups")
+        self.stopping = False
 
     # -- joining and leaving --------------------------------------------------------------------------------------
     async def join(self, document_id: uuid.UUID, connection: Connection) -> Room:
@@ -136,6 +140,7 @@ class RoomRegistry:
         return await asyncio.shield(task)
 
     async def _load(self, document_id: uuid.UUID) -> Room:
+        logcontext.bind(document_id=document_id)  # this task's lines concern the document, not the first joiner
         try:
             rows = await self.store.load(document_id)
             replicate = self.peers is not None and self.peers.replicate
@@ -170,6 +175,7 @@ class RoomRegistry:
         self._unloading[room.document_id] = task
 
     async def _unload(self, room: Room) -> None:
+        logcontext.bind(document_id=room.document_id)
         try:
             try:
                 await self.store.flush()
@@ -208,6 +214,7 @@ class RoomRegistry:
         diff = room.doc.get_update(state_vector)
         if diff != EMPTY_UPDATE:
             self.peers.publish_update(room.document_id, diff)
+            telemetry.current.repair()
         ours = room.doc.get_state()
         if not reply and missing_from(state_vector, ours):
             self.peers.publish_state(room.document_id, ours, reply=True)
@@ -238,7 +245,12 @@ class RoomRegistry:
                 if connection not in room.members:
                     continue
                 logger.info(
-                    "access of user %s to %s ended (%s): closing %s", user_id, room.document_id, reason, connection.id
+                    "access of user %s to %s ended (%s): closing %s",
+                    user_id,
+                    room.document_id,
+                    reason,
+                    connection.id,
+                    extra=logcontext.fields(room.document_id, connection.id, user_id),
                 )
                 await connection.close(code, reason)
                 await self.leave(room, connection)
@@ -273,11 +285,13 @@ class RoomRegistry:
         while self.rooms:
             await asyncio.sleep(self.hooks.housekeeping_interval())
             for room in list(self.rooms.values()):
-                await self.hooks.emit_housekeeping(room, time.monotonic())
+                with logcontext.bound(document_id=room.document_id):
+                    await self.hooks.emit_housekeeping(room, time.monotonic())
 
     async def shutdown(self) -> None:
         """Write every buffered update (graceful stop: SIGTERM or SIGINT through daphne), waiting a bounded time
         for the database and spilling to local disk what it still cannot take."""
+        self.stopping = True
         await self.store.close(get_config().SHUTDOWN_WAIT_SECONDS, spill_dir())
         logger.info("flushed the updates of %d open rooms before shutdown", len(self.rooms))
 

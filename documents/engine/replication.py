@@ -22,6 +22,7 @@ from typing import Any
 
 from channels.layers import BaseChannelLayer, InMemoryChannelLayer
 
+from documents.engine import telemetry
 from documents.engine.protocol import read_state_vector
 
 logger = logging.getLogger("documents.engine.replication")
@@ -106,8 +107,10 @@ class PeerLink:
                 await self.layer.group_send(group, event)
             except Exception as exc:
                 self._publish_health.failed(exc)
+                telemetry.current.publish_failure()
             else:
                 self._publish_health.succeeded()
+                telemetry.current.publish()
 
     async def _read(self) -> None:
         while True:

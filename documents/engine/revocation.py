@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
+from documents import logcontext
 from documents.conf import get_config
 from documents.engine.credentials import credential_of, invalid_credentials
 from documents.exceptions import DATABASE_ERRORS, CloseCode
@@ -141,7 +142,13 @@ class Revocations:
         if connection not in room.members:
             return
         logger.info(
-            "closing %s of user %s on %s with %d: %s", connection.id, connection.user_id, room.document_id, code, reason
+            "closing %s of user %s on %s with %d: %s",
+            connection.id,
+            connection.user_id,
+            room.document_id,
+            code,
+            reason,
+            extra=logcontext.fields(room.document_id, connection.id, connection.user_id),
         )
         await connection.close(code, reason)
         await self.registry.leave(room, connection)

@@ -4,7 +4,7 @@ A room applies what connections send, fans it out to the other local connections
 updates to the store and to peer processes (through ``PeerLink``), and answers sync requests from memory.
 It never sees a socket: connections are anything with the small ``Connection`` interface.
 
-About 410 lines: this is where every message kind meets the document (updates, sync requests, presence, peers),
+About 460 lines: this is where every message kind meets the document (updates, sync requests, presence, peers),
 each dispatched in a few lines to ``LiveDoc`` (integration), ``Presence`` (awareness), ``ClientIdOwners`` and the
 budgets of ``limits.py``; splitting the dispatch itself would spread one receive path over several files.
 """
@@ -14,11 +14,14 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, field
+from time import perf_counter
 from typing import Any, Protocol
 
-from pycrdt import Awareness, Doc
+from pycrdt import Awareness, Doc, YMessageType
 
+from documents import logcontext
 from documents.conf import get_config
+from documents.engine import telemetry
 from documents.engine.awareness import Presence
 from documents.engine.client_ids import ClientIdOwners
 from documents.engine.limits import Budget, StructureBudget, awareness_entry_limit
@@ -40,6 +43,7 @@ from documents.engine.protocol import (
 from documents.engine.store import DocumentStore, StoredRows
 from documents.engine.update_reader import UpdateStructure, read_update
 from documents.exceptions import (
+    CollabError,
     DocumentTooLarge,
     ProtocolError,
     SlowReader,
@@ -50,6 +54,15 @@ from documents.exceptions import (
 logger = logging.getLogger("documents.engine.rooms")
 # Keep the in-memory history short: every so many updates it is merged into size-bounded pieces.
 HISTORY_PACK_EVERY = 256
+# Each decoded message's kind, as telemetry names it (one dict lookup per message).
+_KIND_OF = {
+    SyncStep1: telemetry.SYNC_STEP1,
+    SyncStep2: telemetry.SYNC_STEP2,
+    SyncUpdate: telemetry.UPDATE,
+    AwarenessMessage: telemetry.AWARENESS,
+    QueryAwareness: telemetry.QUERY_AWARENESS,
+}
+_AWARENESS_TYPE = int(YMessageType.AWARENESS)
 
 
 class Connection(Protocol):
@@ -156,9 +169,9 @@ class Room:
     async def join(self, connection: Connection) -> None:
         """Add a connection and greet it as the reference server does: SyncStep1, then current awareness."""
         self.members[connection] = Member(connection)
-        await connection.send(encode_sync_step1(self.doc.get_state()))
+        await self._send(connection, telemetry.SYNC_STEP1, encode_sync_step1(self.doc.get_state()))
         if self.awareness.states:
-            await connection.send(encode_awareness(self._encode_awareness(list(self.awareness.states))))
+            await self._send(connection, telemetry.AWARENESS, self._awareness_message())
 
     async def leave(self, connection: Connection) -> None:
         """Remove a connection and, at once, the presence states it controlled."""
@@ -188,6 +201,7 @@ class Room:
         if member is None:
             return
         decoded = decode_message(message)
+        telemetry.current.message_in(_KIND_OF[type(decoded)], len(message))
         if isinstance(decoded, SyncUpdate | SyncStep2):
             await self._receive_update(member, decoded.update)
         elif isinstance(decoded, AwarenessMessage):
@@ -199,7 +213,7 @@ class Room:
             member.budget.take_sync_request()
             if not self._still_sending(member):
                 member.answered = True
-                await connection.send(encode_awareness(self._encode_awareness(list(self.awareness.states))))
+                await self._send(connection, telemetry.AWARENESS, self._awareness_message())
 
     async def _answer_sync_step1(self, member: Member, state_vector: bytes) -> None:
         if self._still_sending(member):
@@ -221,13 +235,13 @@ class Room:
             raise ProtocolError("corrupt state vector") from exc
         limit = get_config().SEGMENT_BYTES
         if len(update) <= limit:
-            await connection.send(encode_sync_step2(update))
+            await self._send(connection, telemetry.SYNC_STEP2, encode_sync_step2(update))
             return
         # Too large for one message: send the state as several updates, then an empty SyncStep2 so the client
         # marks itself synced once everything before it has arrived.
         for piece in self.history:
-            await connection.send(encode_update(piece))
-        await connection.send(encode_sync_step2(EMPTY_UPDATE))
+            await self._send(connection, telemetry.UPDATE, encode_update(piece))
+        await self._send(connection, telemetry.SYNC_STEP2, encode_sync_step2(EMPTY_UPDATE))
 
     async def _receive_update(self, member: Member, update: bytes) -> None:
         connection = member.connection
@@ -235,9 +249,14 @@ class Room:
             return
         if not connection.can_write:
             logger.info("dropped update from read-only connection %s on %s", connection.id, self.document_id)
+            telemetry.current.update_refused(telemetry.READ_ONLY)
             return
-        member.budget.take_update()
-        await self.change(update, origin=connection)
+        try:
+            member.budget.take_update()
+            await self.change(update, origin=connection)
+        except CollabError as exc:
+            telemetry.current.update_refused(exc.close_code.name.lower())
+            raise
 
     async def change(self, update: bytes, origin: Connection | None = None) -> bytes | None:
         """Apply an edit made in this process, by a connection or by server code (``origin`` None).
@@ -256,6 +275,7 @@ class Room:
             DocumentTooLarge: the edit would grow the document past its size cap (nothing was applied).
             StoreUnavailable: the store cannot keep more edits now (nothing was applied).
         """
+        started = perf_counter()
         # Server code computes its edits from this Doc: they are ready by construction and exempt from the
         # budgets meant for clients (an import may carry more structs than any keystroke).
         structure = self.check(update) if origin is not None else None
@@ -272,6 +292,7 @@ class Room:
         elif (expected := self.live.state_after(structure)) is None:
             self._hold(update, structure)
             self.client_ids.claim(writing, writer)
+            telemetry.current.update_applied(perf_counter() - started)
             self._store.append(self.document_id, update)
             if self._peers is not None:
                 self._peers.publish_update(self.document_id, update)
@@ -279,6 +300,7 @@ class Room:
         else:
             changed = self.live.integrate(update, structure, expected)
             self.client_ids.claim(writing, writer)
+        telemetry.current.update_applied(perf_counter() - started)
         if changed is None:
             return None
         unblocked = self.live.retry_held() if self.live.held else []
@@ -338,7 +360,13 @@ class Room:
 
     # -- messages from peer processes -----------------------------------------------------------------------------
     async def receive_peer_update(self, update: bytes) -> None:
-        """Apply an update another process received; fan it out locally, but neither store nor re-publish it."""
+        """Apply an update another process received; fan it out locally and store it, but do not re-publish it.
+
+        Stored here too, although its own process stores it: that process may be killed before its next flush, and
+        then the only copy is in the replicas' memory (the clients that sent it reconnect here and re-send nothing,
+        since this room holds it). The rows are duplicates otherwise, which loading and compaction fold away; with
+        nginx's document affinity a document's editors share one process and there are no peer updates at all.
+        """
         try:
             # Peers checked the budgets when their client sent it (or computed it: an import, a repair diff, which
             # may be larger than any client's update); decode it, but do not refuse it for its size.
@@ -346,17 +374,22 @@ class Room:
             self.structure.record(structure, self.doc)
             if not self.live.is_ready(structure):
                 self._hold(update, structure)
+                self._store.append(self.document_id, update)
                 return
             changed = self.live.integrate(update, structure)
         except (ProtocolError, UpdateTooComplex) as exc:
-            logger.error("peer sent an update for %s that was refused: %s", self.document_id, exc)
+            logger.error(
+                "peer sent an update for %s that was refused: %s",
+                self.document_id,
+                exc,
+                extra=logcontext.fields(self.document_id),
+            )
             return
         if changed is None:
             return
-        self.size += len(changed)
-        await self._broadcast(encode_update(changed), exclude=None)
-        for applied in self.live.retry_held() if self.live.held else []:
+        for applied in (changed, *(self.live.retry_held() if self.live.held else [])):
             self.size += len(applied)
+            self._store.append(self.document_id, applied)
             await self._broadcast(encode_update(applied), exclude=None)
 
     async def receive_peer_awareness(self, payload: bytes, owners: dict[int, int]) -> None:
@@ -373,23 +406,47 @@ class Room:
     def _encode_awareness(self, client_ids: list[int]) -> bytes:
         return self.presence.awareness.encode_awareness_update(client_ids)
 
+    def _awareness_message(self) -> bytes:
+        """Every current presence state, framed."""
+        return encode_awareness(self._encode_awareness(list(self.awareness.states)))
+
+    async def _send(self, connection: Connection, kind: str, message: bytes) -> None:
+        """Send one message of ``kind`` to one connection (broadcasts go through ``_broadcast``)."""
+        await connection.send(message)
+        telemetry.current.message_out(kind, len(message))
+
     async def _broadcast(self, message: bytes, exclude: Connection | None) -> None:
+        started = perf_counter()
+        recipients = 0
         # A snapshot of the members: a send that closes a connection must not change the set mid-iteration.
         for connection in tuple(self.members):
             if connection is exclude:
                 continue
             try:
                 await connection.send(message)
+                recipients += 1
                 member = self.members.get(connection)
                 if member is not None:
                     member.budget.check_backlog(_backlog(connection))
             except SlowReader as exc:
-                logger.warning("ws %s closed with %d: %s", connection.id, exc.close_code, exc)
+                logger.warning(
+                    "ws %s closed with %d: %s", connection.id, exc.close_code, exc, extra=self._about(connection)
+                )
                 await connection.close(exc.close_code, "too far behind")
                 await self.leave(connection)
             except Exception as exc:
                 # A socket closing under us: its own disconnect removes it; everyone else still gets the message.
-                logger.info("send to %s failed (%s); skipped", connection.id, type(exc).__name__)
+                logger.info(
+                    "send to %s failed (%s); skipped", connection.id, type(exc).__name__, extra=self._about(connection)
+                )
+        if recipients:
+            # A room broadcasts document updates and awareness changes only: the first byte tells which.
+            kind = telemetry.AWARENESS if message[0] == _AWARENESS_TYPE else telemetry.UPDATE
+            telemetry.current.fanout(kind, len(message), recipients, perf_counter() - started)
+
+    def _about(self, connection: Connection) -> dict[str, Any]:
+        """Log fields for a line about another connection than the one being handled."""
+        return logcontext.fields(self.document_id, connection.id, connection.user_id)
 
     def close(self) -> None:
         """Release the room's Doc once it has unloaded (see ``LiveDoc.close``)."""

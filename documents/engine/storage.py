@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from django.utils.module_loading import import_string
 from pycrdt import Doc
 
+from documents import logcontext
 from documents.conf import get_config
 from documents.engine.live_doc import compact_rows, load_doc
 from documents.exceptions import DocumentNotFound, DocumentTooLarge
@@ -193,7 +194,13 @@ class DjangoStorage:
                 DocumentUpdate(document_id=document_id, data=row) for row in compacted.held
             )
             Document.objects.filter(pk=document_id).update(size_bytes=sum(map(len, pieces)))
-        logger.info("compacted %s: %d log updates into %d segments", document_id, len(log), len(pieces))
+        logger.info(
+            "compacted %s: %d log updates into %d segments",
+            document_id,
+            len(log),
+            len(pieces),
+            extra=logcontext.fields(document_id),
+        )
         return len(log)
 
     def append_edit(self, document_id: uuid.UUID, update: bytes) -> None:

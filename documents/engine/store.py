@@ -3,6 +3,9 @@
 Writes are buffered in memory and group-committed at most every flush window by one writer task per process, so a
 burst of keystrokes costs one transaction, not one per update. The backend (documents/engine/storage.py) runs on a
 dedicated writer thread so it never blocks the event loop.
+
+About 310 lines, past our usual 300: buffering, the writer task, backpressure and the shutdown spill share the
+buffers and their bounds, and their races are between those parts.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 
+from documents import logcontext
 from documents.conf import get_config
+from documents.engine import telemetry
 from documents.engine.spill import SpillFile, read_spill_files
 from documents.engine.storage import LogStats, StorageBackend, StoredRows, get_backend
 
@@ -89,6 +94,10 @@ class DocumentStore:
             and self.buffered_bytes + size <= config.STORE_BUFFER_BYTES
         )
 
+    def buffer_full(self) -> bool:
+        """Whether the process-wide buffer is at its bound, so ``can_accept`` refuses every edit."""
+        return self.buffered_bytes >= get_config().STORE_BUFFER_BYTES
+
     def append(self, document_id: uuid.UUID, update: bytes) -> None:
         """Queue an update for the next group commit (within the flush window)."""
         self._buffer.setdefault(document_id, []).append(update)
@@ -109,23 +118,32 @@ class DocumentStore:
                 return
             # A copy, not a swap: the buffer keeps everything until the database has it.
             batch = {document_id: list(updates) for document_id, updates in self._buffer.items()}
+            started = time.perf_counter()
             try:
                 await self._run(self.backend.write_batch, batch)
             except Exception as exc:
                 self._note_failure(exc)
                 raise
+            seconds = time.perf_counter() - started
+            written = sum(map(len, batch.values()))
+            telemetry.current.flush(seconds, written, sum(len(u) for updates in batch.values() for u in updates))
             self._drop_written(batch)
-            self._note_success(sum(map(len, batch.values())))
+            self._note_success(written)
             for document_id in list(self._over_threshold(batch)):
                 try:
                     await self.compact(document_id)
                 except Exception:
-                    logger.exception("compacting %s failed; the log stays as it is", document_id)
+                    logger.exception(
+                        "compacting %s failed; the log stays as it is",
+                        document_id,
+                        extra=logcontext.fields(document_id),
+                    )
 
     async def compact(self, document_id: uuid.UUID) -> None:
         """Fold the document's log into its snapshot segments."""
         await self._run(self.backend.compact, document_id)
         self._stats[document_id] = LogStats()
+        telemetry.current.compaction()
 
     def forget(self, document_id: uuid.UUID) -> None:
         """Drop the in-memory bookkeeping of a document whose room unloaded (after its final flush)."""
@@ -197,6 +215,7 @@ class DocumentStore:
 
     def _note_failure(self, exc: Exception) -> None:
         self._failed_attempts += 1
+        telemetry.current.store_failure()
         if self.failing_since is None:
             self.failing_since = time.monotonic()
             logger.error(
@@ -268,6 +287,11 @@ def get_store() -> DocumentStore:
     if _default_store is None:
         _default_store = DocumentStore(get_backend())
         _default_store.recover_spill(spill_dir())
+    return _default_store
+
+
+def loaded_store() -> DocumentStore | None:
+    """The process's store if it was created (a served process creates it at start), else None."""
     return _default_store
 
 

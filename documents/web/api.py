@@ -1,7 +1,11 @@
-"""The REST API: documents, members, exports and tokens. Every document access goes through permissions.authorize."""
+"""The REST API: documents, members, exports and tokens. Every document access goes through permissions.authorize.
+
+Replacing content and applying raw Yjs updates are in ``api_content``; versions in ``api_versions``.
+"""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, cast
 
@@ -11,7 +15,7 @@ from django.http import HttpResponse
 from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import exceptions, status
+from rest_framework import exceptions, filters, generics, status
 from rest_framework.authtoken.models import Token
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.permissions import AllowAny
@@ -20,16 +24,23 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from documents.bridge import EXPORT_FORMATS, document_text, export_document, replace_content
+from documents.bridge import document_text, export_document, export_prosemirror, export_update, replace_content
 from documents.models import Role
 from documents.permissions import Action, accessible_documents, authorize
 from documents.web import sharing
+from documents.web.api_schema import (
+    DOCUMENT_ID,
+    PROSEMIRROR_DOC,
+    USERNAME,
+    DocumentPagination,
+    DocumentSearch,
+    errors,
+)
 from documents.web.serializers import (
-    ContentSerializer,
+    ALL_EXPORT_FORMATS,
     DocumentCreateSerializer,
     DocumentDetailSerializer,
     DocumentSerializer,
-    ErrorSerializer,
     ExportQuerySerializer,
     MemberSerializer,
     MemberWriteSerializer,
@@ -39,43 +50,56 @@ from documents.web.serializers import (
     detail_data,
 )
 
-DOCUMENT_ID = OpenApiParameter("document_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="Document id.")
-USERNAME = OpenApiParameter("username", OpenApiTypes.STR, OpenApiParameter.PATH, description="A member's username.")
-EXPORT_TYPES = {"markdown": ("text/markdown", "md"), "html": ("text/html", "html"), "text": ("text/plain", "txt")}
-_ERROR_TEXT = {
-    400: "Invalid input: the body names each bad field, or `detail` explains.",
-    401: "Missing or invalid credentials.",
-    403: "The caller's role is too low.",
-    404: "No such document, or the caller has no access to it.",
-    429: "Too many attempts: wait for the `Retry-After` seconds.",
+# Each export format: its content type and file extension (the text formats are sent as UTF-8).
+EXPORT_TYPES = {
+    "markdown": ("text/markdown", "md"),
+    "html": ("text/html", "html"),
+    "text": ("text/plain", "txt"),
+    "json": ("application/json", "json"),
+    "yjs": ("application/octet-stream", "yjs"),
 }
 
 
-# A 400 names each bad field with its messages, or explains in ``detail`` (malformed JSON, wrong content type).
-FIELD_ERRORS = {
-    "type": "object",
-    "properties": {"detail": {"type": "string"}},
-    "additionalProperties": {"type": "array", "items": {"type": "string"}},
-    "example": {"title": ["This field may not be blank."]},
-}
+ORDERINGS = ["title", "-title", "created_at", "-created_at", "updated_at", "-updated_at"]
 
 
-def errors(*codes: int) -> dict[int, OpenApiResponse]:
-    """Schema entries for the error statuses an operation can answer with."""
-    return {
-        code: OpenApiResponse(FIELD_ERRORS if code == 400 else ErrorSerializer, description=_ERROR_TEXT[code])
-        for code in codes
-    }
+class DocumentListView(generics.GenericAPIView):
+    """The caller's documents (owned and shared), paginated, searchable and sortable; and document creation."""
 
+    serializer_class = DocumentSerializer
+    pagination_class = DocumentPagination
+    filter_backends = [DocumentSearch, filters.OrderingFilter]
+    # Every word of ``?search=`` must occur (ignoring case) in the title or in the owner's username.
+    search_fields = ["title", "owner__username"]
+    ordering_fields = ["title", "created_at", "updated_at"]
+    ordering = ["-updated_at", "pk"]  # the primary key breaks ties, so pages never overlap
 
-class DocumentListView(APIView):
-    """The caller's documents (owned and shared), and document creation."""
+    def get_queryset(self) -> Any:
+        """Every document the caller can access, with their role."""
+        return accessible_documents(self.request.user)
 
-    @extend_schema(responses={200: DocumentSerializer(many=True), **errors(401)})
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "ordering",
+                OpenApiTypes.STR,
+                enum=ORDERINGS,
+                description="Sort by this field (`-` first: descending); most recently updated first by default.",
+            ),
+            OpenApiParameter(
+                "search",
+                OpenApiTypes.STR,
+                description="Only documents whose title or owner's username contains every word (ignoring case).",
+                pattern="^[^\\u0000]*$",
+            ),
+        ],
+        responses={200: DocumentSerializer(many=True), **errors(400, 401, 404)},
+    )
     def get(self, request: Request) -> Response:
-        """List every document the caller can access, most recently updated first."""
-        documents = accessible_documents(request.user).order_by("-updated_at")
-        return Response(DocumentSerializer(documents, many=True).data)
+        """One page of the documents the caller can access (owned and shared)."""
+        documents = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(documents)
+        return self.get_paginated_response(DocumentSerializer(page, many=True).data)
 
     @extend_schema(request=DocumentCreateSerializer, responses={201: DocumentSerializer, **errors(400, 401)})
     def post(self, request: Request) -> Response:
@@ -182,48 +206,63 @@ def export_filename(title: str, extension: str) -> str:
     return f"{stem}.{extension}"
 
 
+def export_body(document: Any, fmt: str) -> tuple[str | bytes, str]:
+    """The export of ``document`` in ``fmt`` and its Content-Type."""
+    content_type = EXPORT_TYPES[fmt][0]
+    if fmt == "yjs":
+        return export_update(document), content_type
+    if fmt == "json":
+        return json.dumps(export_prosemirror(document), ensure_ascii=False), content_type
+    return export_document(document, fmt), f"{content_type}; charset=utf-8"
+
+
+_EXPORT_BODIES: dict[str, Any] = {
+    "text/markdown": OpenApiTypes.STR,
+    "text/html": OpenApiTypes.STR,
+    "text/plain": OpenApiTypes.STR,
+    "application/json": PROSEMIRROR_DOC,
+    "application/octet-stream": OpenApiTypes.BINARY,
+}
+
+
 @extend_schema(parameters=[DOCUMENT_ID])
 class ExportView(APIView):
-    """The document rendered as Markdown, HTML or plain text, as a download."""
+    """The document as Markdown, HTML, plain text, ProseMirror JSON or one Yjs update, as a download."""
 
     content_negotiation_class = FirstRendererNegotiation
 
     @extend_schema(
-        parameters=[OpenApiParameter("format", OpenApiTypes.STR, enum=list(EXPORT_FORMATS), required=True)],
+        parameters=[
+            OpenApiParameter(
+                "format",
+                OpenApiTypes.STR,
+                enum=list(ALL_EXPORT_FORMATS),
+                required=True,
+                description="markdown, html, text; json: ProseMirror JSON (the editor's getJSON()); yjs: the whole "
+                "state as one Yjs update (apply it to an empty Y.Doc).",
+            )
+        ],
         responses={
             **{
-                (200, content_type): OpenApiResponse(OpenApiTypes.STR, description="The document, as a download.")
+                (200, content_type): OpenApiResponse(_EXPORT_BODIES[content_type], description="The document.")
                 for content_type, _ in EXPORT_TYPES.values()
             },
             **errors(400, 401, 404),
         },
     )
     def get(self, request: Request, document_id: str) -> HttpResponse:
-        """Download the document in the requested format."""
+        """Download the document in the requested format (the live state when it is open in this process)."""
         document, _ = authorize(request.user, document_id, Action.VIEW)
         query = ExportQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         fmt = query.validated_data["format"]
-        content_type, extension = EXPORT_TYPES[fmt]
-        response = HttpResponse(export_document(document, fmt), content_type=f"{content_type}; charset=utf-8")
+        body, content_type = export_body(document, fmt)
+        response = HttpResponse(body, content_type=content_type)
+        extension = EXPORT_TYPES[fmt][1]
         # always a string for an attachment; the stubs cover the inline case (None without a file name)
         disposition = cast(str, content_disposition_header(True, export_filename(document.title, extension)))
         response["Content-Disposition"] = disposition
         return response
-
-
-@extend_schema(parameters=[DOCUMENT_ID])
-class ContentView(APIView):
-    """Replace the whole document with Markdown or HTML, as one edit every open editor sees at once."""
-
-    @extend_schema(request=ContentSerializer, responses={204: None, **errors(400, 401, 403, 404)})
-    def put(self, request: Request, document_id: str) -> Response:
-        """Replace the content (editor or owner); HTML is sanitised."""
-        document, _ = authorize(request.user, document_id, Action.EDIT)
-        body = ContentSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        replace_content(document, body.validated_data["format"], body.validated_data["content"])
-        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class TokenView(APIView):

@@ -22,7 +22,7 @@ logger = logging.getLogger("documents.web.api")
 _LOGGED_DETAIL_CHARS = 300
 
 
-def _translate(exc: Exception) -> Exception:
+def _translate(exc: Exception, context: dict[str, Any]) -> Exception:
     """Map our own and Django's exceptions onto DRF's, so DRF's handler renders them."""
     if isinstance(exc, DocumentNotFound):
         return exceptions.NotFound("Document not found.")
@@ -33,8 +33,8 @@ def _translate(exc: Exception) -> Exception:
     if isinstance(exc, DjangoValidationError):
         return exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
     if isinstance(exc, exceptions.UnsupportedMediaType):
-        # The contract reports every unusable request body as a 400 with a JSON explanation.
-        return exceptions.ParseError(f"{exc.detail} Send a JSON body with Content-Type: application/json.")
+        # The contract reports every unusable request body as a 400 that names the content type to send.
+        return exceptions.ParseError(f"{exc.detail} Send {_expected_body(context)}.")
     if isinstance(exc, DATABASE_ERRORS):
         translated = exceptions.APIException("The database is unavailable; try again shortly.")
         translated.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
@@ -44,6 +44,15 @@ def _translate(exc: Exception) -> Exception:
         translated.status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
         return translated
     return exc
+
+
+def _expected_body(context: dict[str, Any]) -> str:
+    """What the view reads: a JSON body, unless its parsers take something else (a raw Yjs update)."""
+    parsers = getattr(context.get("view"), "parser_classes", None) or []
+    media_types = [parser.media_type for parser in parsers]
+    if not media_types or "application/json" in media_types:
+        return "a JSON body with Content-Type: application/json"
+    return "a body with Content-Type: " + " or ".join(media_types)
 
 
 def log_client_error(request: Any, status_code: int, data: Any) -> None:
@@ -66,7 +75,7 @@ def _who(request: Any) -> str:
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler, extended to our exceptions, 415 -> 400, oversized bodies, 503 with Retry-After while the
     database is unavailable, and JSON 500s outside DEBUG."""
-    response = drf_exception_handler(_translate(exc), context)
+    response = drf_exception_handler(_translate(exc, context), context)
     request = context.get("request")
     if response is None:
         if settings.DEBUG:

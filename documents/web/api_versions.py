@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from documents.models import Version
 from documents.permissions import Action, authorize
 from documents.versions import create_version, restore_version, version_html, version_text
-from documents.web.api import DOCUMENT_ID, errors
+from documents.web.api_schema import DOCUMENT_ID, errors
 from documents.web.serializers import VersionCreateSerializer, VersionDetailSerializer, VersionSerializer
 
 VERSION_ID = OpenApiParameter("version_id", OpenApiTypes.INT, OpenApiParameter.PATH, description="Version id.")

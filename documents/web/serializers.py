@@ -1,13 +1,54 @@
-"""Request and response shapes of the REST API (also the source of its OpenAPI schema)."""
+"""Request and response shapes of the REST API (also the source of its OpenAPI schema).
+
+Every rule a field enforces is declared so that the schema states it: text fields are ``TextField`` (a JSON string,
+never a number coerced to one), non-blank ones carry ``minLength: 1`` and, when surrounding whitespace is trimmed,
+the pattern ``\\S`` (something besides whitespace); lengths and choices come from the same arguments that enforce
+them. tests/test_api_conventions.py checks the schema against what the API accepts and refuses.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.core.validators import RegexValidator
 from rest_framework import serializers
 
 from documents.bridge import EXPORT_FORMATS
 from documents.models import MEMBER_ROLES, Document, Role, Version
+
+# Exports of the whole document besides the renderings of EXPORT_FORMATS: ProseMirror JSON and the Yjs state.
+ALL_EXPORT_FORMATS = (*EXPORT_FORMATS, "json", "yjs")
+IMPORT_FORMATS = ("markdown", "html")
+NOT_ONLY_WHITESPACE = r"\S"
+
+
+class TextField(serializers.CharField):
+    """A CharField that takes only strings: DRF's own turns numbers into text (``{"title": 5}`` would be "5").
+
+    Non-blank fields declare ``minLength: 1`` (and, when trimmed, the pattern ``\\S``) through validators, so that
+    the schema says what the blank check enforces; the blank check runs first, so its message is the one shown.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        if not kwargs.get("allow_blank", False) and not kwargs.get("read_only", False):
+            kwargs.setdefault("min_length", 1)
+            if kwargs.get("trim_whitespace", True):
+                validators = list(kwargs.pop("validators", []))
+                kwargs["validators"] = [*validators, RegexValidator(NOT_ONLY_WHITESPACE)]
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        """Refuse anything but a string (numbers and booleans included) with DRF's "Not a valid string." """
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+def choice_field(choices: Any, **kwargs: Any) -> serializers.ChoiceField:
+    """A ChoiceField whose refusal lists the choices (DRF's says only that the value is not one)."""
+    values = [value if isinstance(value, str) else value[0] for value in choices]
+    error: dict[str, Any] = {"invalid_choice": "Choose one of: " + ", ".join(values) + "."}
+    return serializers.ChoiceField(choices=choices, error_messages=error, **kwargs)
 
 
 class DocumentSerializer(serializers.ModelSerializer):
@@ -35,7 +76,7 @@ class TitleSerializer(serializers.Serializer):
     """The body of a create or rename: a title of 1 to ``Document.TITLE_MAX_LENGTH`` characters, surrounding whitespace
     removed."""
 
-    title = serializers.CharField(max_length=Document.TITLE_MAX_LENGTH, trim_whitespace=True)
+    title = TextField(max_length=Document.TITLE_MAX_LENGTH, trim_whitespace=True)
 
 
 class MemberSerializer(serializers.Serializer):
@@ -48,27 +89,21 @@ class MemberSerializer(serializers.Serializer):
 class MemberWriteSerializer(serializers.Serializer):
     """The body that adds a member or changes an existing member's role."""
 
-    username = serializers.CharField(max_length=150)
-    role = serializers.ChoiceField(
-        choices=MEMBER_ROLES,
-        error_messages={"invalid_choice": "Choose one of: " + ", ".join(value for value, _ in MEMBER_ROLES) + "."},
-    )
+    username = TextField(max_length=150)
+    role = choice_field(MEMBER_ROLES)
 
 
 class ExportQuerySerializer(serializers.Serializer):
     """The query of an export: the output format."""
 
-    format = serializers.ChoiceField(
-        choices=EXPORT_FORMATS,
-        error_messages={"invalid_choice": "Choose one of: " + ", ".join(EXPORT_FORMATS) + "."},
-    )
+    format = choice_field(ALL_EXPORT_FORMATS)
 
 
 class TokenRequestSerializer(serializers.Serializer):
     """Credentials exchanged for an API token."""
 
-    username = serializers.CharField(max_length=150)
-    password = serializers.CharField(max_length=4096, trim_whitespace=False, style={"input_type": "password"})
+    username = TextField(max_length=150)
+    password = TextField(max_length=4096, trim_whitespace=False, style={"input_type": "password"})
 
 
 class TokenSerializer(serializers.Serializer):
@@ -90,24 +125,21 @@ def detail_data(document: Document, role: str, text: str) -> dict[str, Any]:
     return DocumentDetailSerializer(document).data
 
 
+CONTENT_HELP = "Markdown or HTML, at most COLLAB_MAX_IMPORT_BYTES (2 MiB by default) of UTF-8."
+
+
 class ContentSerializer(serializers.Serializer):
     """A whole-document replacement: Markdown or HTML (sanitised; scripts and unsafe links are dropped)."""
 
-    format = serializers.ChoiceField(
-        choices=["markdown", "html"], error_messages={"invalid_choice": "Choose one of: markdown, html."}
-    )
-    content = serializers.CharField(allow_blank=True, trim_whitespace=False)
+    format = choice_field(IMPORT_FORMATS)
+    content = TextField(allow_blank=True, trim_whitespace=False, help_text=CONTENT_HELP)
 
 
 class DocumentCreateSerializer(TitleSerializer):
     """A new document: its title and, optionally, initial content in Markdown or HTML."""
 
-    format = serializers.ChoiceField(
-        choices=["markdown", "html"],
-        required=False,
-        error_messages={"invalid_choice": "Choose one of: markdown, html."},
-    )
-    content = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    format = choice_field(IMPORT_FORMATS, required=False)
+    content = TextField(required=False, allow_blank=True, trim_whitespace=False, help_text=CONTENT_HELP)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         """Content and format come together."""
@@ -142,4 +174,4 @@ class VersionDetailSerializer(VersionSerializer):
 class VersionCreateSerializer(serializers.Serializer):
     """The body that saves a version: its name."""
 
-    name = serializers.CharField(max_length=Version.NAME_MAX_LENGTH, trim_whitespace=True)
+    name = TextField(max_length=Version.NAME_MAX_LENGTH, trim_whitespace=True)

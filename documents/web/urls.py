@@ -1,15 +1,24 @@
 """HTTP routes: the pages, the accounts pages, and the REST API under /api/."""
 
 from django.urls import path, re_path
-from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
-from documents.web import api, api_versions, views
+from documents.web import api, api_content, api_versions, views
 from documents.web.api_errors import api_not_found
 from documents.web.throttling import throttle_posts
 
 api_urlpatterns = [
     path("api/token/", api.TokenView.as_view(), name="api-token"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    # The schema's pages, from the app's own static files. Swagger UI's start script is a separate request (the
+    # "split" view) and Redoc's page starts from attributes, so both run under the Content-Security-Policy's
+    # script-src 'self'; the Redoc page is the package's without its web fonts and search worker (see the template).
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    path(
+        "api/redoc/",
+        SpectacularRedocView.as_view(url_name="api-schema", template_name="api/redoc.html"),
+        name="api-redoc",
+    ),
     path("api/documents/", api.DocumentListView.as_view(), name="api-document-list"),
     path("api/documents/<str:document_id>/", api.DocumentDetailView.as_view(), name="api-document-detail"),
     path("api/documents/<str:document_id>/members/", api.MemberListView.as_view(), name="api-member-list"),
@@ -19,7 +28,8 @@ api_urlpatterns = [
         name="api-member-detail",
     ),
     path("api/documents/<str:document_id>/export", api.ExportView.as_view(), name="api-document-export"),
-    path("api/documents/<str:document_id>/content", api.ContentView.as_view(), name="api-document-content"),
+    path("api/documents/<str:document_id>/content", api_content.ContentView.as_view(), name="api-document-content"),
+    path("api/documents/<str:document_id>/update", api_content.UpdateView.as_view(), name="api-document-update"),
     path("api/documents/<str:document_id>/versions/", api_versions.VersionListView.as_view(), name="api-version-list"),
     path(
         "api/documents/<str:document_id>/versions/<str:version_id>/",

@@ -9,6 +9,7 @@ from typing import Any, cast
 from channels.consumer import AsyncConsumer
 from channels.exceptions import StopConsumer
 
+from documents import logcontext
 from documents.conf import get_config
 from documents.engine.credentials import CREDENTIAL
 from documents.engine.limits import penalties
@@ -26,7 +27,7 @@ from documents.exceptions import (
 )
 from documents.permissions import Action, aauthorize, allows
 from documents.ws.connection import SocketConnection
-from documents.ws.middleware import ACCEPT_SUBPROTOCOL, DATABASE_UNAVAILABLE
+from documents.ws.middleware import ACCEPT_SUBPROTOCOL, DATABASE_UNAVAILABLE, record_refusal
 from documents.ws.transport import RAW_SEND, backlog_reader, frame_writer
 
 logger = logging.getLogger("documents.ws")
@@ -76,12 +77,15 @@ class DocumentConsumer(AsyncConsumer):
         # AuthMiddlewareStack sets a lazy user object; aauthorize refuses a missing or anonymous one
         self.user = cast(Any, self.scope.get("user"))
         document_id = self.scope["url_route"]["kwargs"]["document_id"]
+        # Every later line of this socket (its handlers all run in this task) names it: documents/logcontext.py
+        logcontext.bind(document_id, self.id, getattr(self.user, "pk", None))
         if DATABASE_UNAVAILABLE in self.scope:
             await self._try_again_later("authenticating", self.scope[DATABASE_UNAVAILABLE])
         try:
             document, role = await aauthorize(self.user, document_id, Action.VIEW)
         except CollabError as exc:
             logger.warning("ws refused %s for %s: %s", self.scope.get("path"), _describe(self.user), type(exc).__name__)
+            record_refusal(self.scope)
             await self.base_send({"type": "websocket.close"})
             raise StopConsumer() from None
         except DATABASE_ERRORS as exc:

@@ -18,6 +18,7 @@ from django.http.request import split_domain_port, validate_host
 from django.utils.http import is_same_domain
 from rest_framework.authtoken.models import Token
 
+from documents.engine import telemetry
 from documents.engine.credentials import CREDENTIAL, handshake_credential
 from documents.exceptions import DATABASE_ERRORS
 
@@ -33,6 +34,8 @@ TOKEN_SUBPROTOCOL_PREFIX = "collab.token."
 SUBPROTOCOLS = ("y-websocket",)
 # Scope key: the subprotocol the consumer accepts with (None: the answer names none).
 ACCEPT_SUBPROTOCOL = "collab.subprotocol"
+# Scope key: whether the handshake carried an API token (in any of its places), valid or not.
+TOKEN_OFFERED = "collab.token_offered"
 
 
 def _headers(scope: dict, name: bytes) -> list[bytes]:
@@ -135,6 +138,7 @@ class BrowserOriginValidator:
         if reason is None:
             return await self.application(scope, receive, send)
         logger.warning("ws refused %s: %s", scope.get("path"), reason)
+        telemetry.current.auth_refused(telemetry.FORBIDDEN_ORIGIN)
         return await WebsocketDenier()(scope, receive, send)
 
     @staticmethod
@@ -193,7 +197,7 @@ class WebSocketAuthMiddleware:
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> Any:
         key = _token_from_scope(scope)
-        scope = dict(scope, **_without_token_subprotocol(scope))
+        scope = dict(scope, **_without_token_subprotocol(scope), **{TOKEN_OFFERED: key is not None})
         checked_at = time.monotonic()
         try:
             user = await _resolve_user(key, scope.get("session"))
@@ -205,6 +209,15 @@ class WebSocketAuthMiddleware:
         # Which credential authenticated the handshake: its revocation ends this connection (engine/revocation.py).
         credential = handshake_credential(key, scope.get("session"), user, checked_at)
         return await self.application(dict(scope, user=user, **{CREDENTIAL: credential}), receive, send)
+
+
+def record_refusal(scope: dict) -> None:
+    """Count a handshake the consumer refuses after authentication, by why (documents/engine/telemetry.py)."""
+    if getattr(scope.get("user"), "is_authenticated", False):
+        reason = telemetry.NO_ACCESS
+    else:
+        reason = telemetry.BAD_TOKEN if scope.get(TOKEN_OFFERED) else telemetry.NO_CREDENTIAL
+    telemetry.current.auth_refused(reason)
 
 
 @database_sync_to_async

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from documents.engine.integrity import check_document
 from documents.engine.storage import get_backend
 from documents.engine.store import DocumentStore
-from documents.models import Document
+from documents.management.commands._selection import add_selection_arguments, select_documents
 
 
 class Command(BaseCommand):
@@ -24,14 +24,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         """Optional document ids."""
-        parser.add_argument("ids", nargs="*", help="document ids (default: every document)")
+        add_selection_arguments(parser, "check", all_by_default=True)
 
     def handle(self, *args: Any, ids: list[str], **options: Any) -> None:
-        documents = Document.objects.order_by("created_at")
-        if ids:
-            documents = documents.filter(pk__in=ids)
-            if documents.count() != len(set(ids)):
-                raise CommandError("unknown document id among: " + ", ".join(ids))
+        documents = select_documents(ids, every=not ids)
         store = DocumentStore(get_backend())
         checked = failed = warned = 0
         for document_id in documents.values_list("pk", flat=True).iterator():
