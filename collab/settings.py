@@ -191,6 +191,9 @@ AXES_CLIENT_IP_CALLABLE = "documents.web.throttling.client_ip"
 # Rate throttles per client address (DRF's, in the cache below): every POST of the login form, every POST /api/token/.
 LOGIN_THROTTLE_RATE = os.environ.get("LOGIN_THROTTLE_RATE", "20/min")
 TOKEN_THROTTLE_RATE = os.environ.get("TOKEN_THROTTLE_RATE", "20/min")
+# Raw Yjs updates over HTTP (POST /api/documents/<id>/update), per user: a script's pace, not a keystroke's (editors
+# type over the WebSocket, whose own budgets apply).
+UPDATE_THROTTLE_RATE = os.environ.get("UPDATE_THROTTLE_RATE", "600/min")
 # The throttles' counters: per process by default; CACHE_URL=redis://... shares them between processes.
 CACHE_URL = os.environ.get("CACHE_URL", "")
 CACHES = {
@@ -254,7 +257,11 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "documents.web.api_errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
-    "DEFAULT_THROTTLE_RATES": {"login": LOGIN_THROTTLE_RATE, "token": TOKEN_THROTTLE_RATE},
+    "DEFAULT_THROTTLE_RATES": {
+        "login": LOGIN_THROTTLE_RATE,
+        "token": TOKEN_THROTTLE_RATE,
+        "updates": UPDATE_THROTTLE_RATE,
+    },
     "NUM_PROXIES": PROXY_COUNT,
 }
 SPECTACULAR_SETTINGS = {

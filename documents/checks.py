@@ -62,7 +62,7 @@ DJANGO_NUMBERS: tuple[tuple[str, Callable[[], Any], Range], ...] = (
     ("LOGIN_LOCKOUT_SECONDS", _cooloff_seconds, NOT_NEGATIVE),
 )
 # The rate throttles' scopes (REST_FRAMEWORK's DEFAULT_THROTTLE_RATES) and the variables that set them.
-THROTTLE_VARIABLES = {"login": "LOGIN_THROTTLE_RATE", "token": "TOKEN_THROTTLE_RATE"}
+THROTTLE_VARIABLES = {"login": "LOGIN_THROTTLE_RATE", "token": "TOKEN_THROTTLE_RATE", "updates": "UPDATE_THROTTLE_RATE"}
 THROTTLE_PERIODS = {"s", "m", "h", "d"}  # DRF reads the period's first letter: N/s, N/min, N/hour, N/day
 
 

@@ -13,6 +13,7 @@ os.environ.setdefault("COLLAB_SPILL_DIR", f"/tmp/collab-test-spill-{os.getpid()}
 # counts are in the database, emptied between tests); tests/test_security.py starts servers with small rates.
 os.environ.setdefault("LOGIN_THROTTLE_RATE", "100000/min")
 os.environ.setdefault("TOKEN_THROTTLE_RATE", "100000/min")
+os.environ.setdefault("UPDATE_THROTTLE_RATE", "100000/min")
 
 from collab.settings import *  # noqa: F403
 

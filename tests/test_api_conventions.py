@@ -91,7 +91,7 @@ def test_schema_declares_exports_and_updates() -> None:
     assert export["responses"]["200"]["content"]["application/json"]["schema"]["properties"]["type"]["enum"] == ["doc"]
     update = paths["/api/documents/{document_id}/update"]["post"]
     assert list(update["requestBody"]["content"]) == ["application/octet-stream"]
-    assert set(update["responses"]) == {"204", "400", "401", "403", "404", "413"}
+    assert set(update["responses"]) == {"204", "400", "401", "403", "404", "413", "429"}
 
 
 # -- what the schema declares is what the API enforces ------------------------------------------------------------

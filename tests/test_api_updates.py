@@ -249,6 +249,26 @@ def test_update_body_must_be_octets(
     assert stored() == []
 
 
+def test_updates_are_throttled_per_user(
+    callers: dict[str, APIClient], document: Document, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.core.cache import cache
+    from rest_framework.throttling import ScopedRateThrottle
+
+    cache.clear()
+    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {"updates": "2/min"})
+    base: pycrdt.Doc = pycrdt.Doc()
+    for text in ("one", "two"):
+        assert post_update(callers["editor"], document, paragraph_update(base, text)).status_code == 204
+    refused = post_update(callers["editor"], document, paragraph_update(base, "three"))
+    assert refused.status_code == 429
+    assert 0 < int(refused["Retry-After"]) <= 60
+    assert document_text(document) in ("one\ntwo", "two\none")  # the refused one changed nothing
+    # Per user: the owner still has the whole allowance.
+    assert post_update(callers["owner"], document, paragraph_update(base, "four")).status_code == 204
+    cache.clear()
+
+
 @override_settings(COLLAB={"MAX_MESSAGE_BYTES": 64})
 def test_update_over_the_message_limit_is_413(callers: dict[str, APIClient], document: Document) -> None:
     update = paragraph_update(pycrdt.Doc(), "x" * 100)

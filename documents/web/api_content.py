@@ -15,6 +15,7 @@ from rest_framework import exceptions, status
 from rest_framework.parsers import BaseParser
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from documents.bridge import receive_update, replace_content
@@ -75,12 +76,15 @@ class UpdateView(APIView):
     """Apply a raw Yjs update to the document, as a connected editor's update is applied."""
 
     parser_classes = [YjsUpdateParser]
+    # Per user (DRF keys a scoped throttle on the user id once authenticated): UPDATE_THROTTLE_RATE.
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "updates"
 
     @extend_schema(
         request={UPDATE_MEDIA_TYPE: OpenApiTypes.BINARY},
         responses={
             204: OpenApiResponse(description="Applied (or the document held all of it already)."),
-            **errors(400, 401, 403, 404, 413),
+            **errors(400, 401, 403, 404, 413, 429),
         },
     )
     def post(self, request: Request, document_id: str) -> Response:

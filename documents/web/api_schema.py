@@ -23,7 +23,7 @@ _ERROR_TEXT = {
     403: "The caller's role is too low.",
     404: "No such document, or the caller has no access to it.",
     413: "The request body is over its size limit.",
-    429: "Too many attempts: wait for the `Retry-After` seconds.",
+    429: "Too many requests: wait for the `Retry-After` seconds.",
 }
 # ProseMirror JSON, as the json export answers it (nodes nest: each one's content holds more of them).
 PROSEMIRROR_DOC = {
