@@ -20,7 +20,7 @@ room's own receive checks, those of the open room or of one built from storage f
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
@@ -205,19 +205,29 @@ def apply_change(document: Any, change: Change) -> bytes | None:
     return _apply_stored(document, change)
 
 
-def _apply_live(document_id: Any, change: Change) -> tuple[bool, bytes | None]:
-    """Apply the change through the room open in this process, on its event loop; (False, None) if none is open."""
+def _on_open_room(document_id: Any, act: Callable[[Room], Awaitable[T]]) -> tuple[bool, T | None]:
+    """Run ``act(room)`` on the event loop of the room open in this process: (True, its result), or (False, None)
+    when no room is open here (or it closed before its loop got to it)."""
     if loaded_room(document_id) is None:
         return False, None
 
-    async def run() -> tuple[bool, bytes | None]:
+    async def run() -> tuple[bool, T | None]:
         room = loaded_room(document_id)
         if room is None or room.closed:
             return False, None
-        update = change(room.doc)
-        return True, (None if update is None else await room.change(update))
+        return True, await act(room)
 
     return async_to_sync(run)()
+
+
+def _apply_live(document_id: Any, change: Change) -> tuple[bool, bytes | None]:
+    """Apply the change through the room open in this process, on its event loop; (False, None) if none is open."""
+
+    async def act(room: Room) -> bytes | None:
+        update = change(room.doc)
+        return None if update is None else await room.change(update)
+
+    return _on_open_room(document_id, act)
 
 
 def _apply_stored(document: Any, change: Change) -> bytes | None:
@@ -313,16 +323,7 @@ async def _change_if_ready(room: Room, update: bytes, writer: RequestWriter) -> 
 
 def _receive_live(document_id: Any, update: bytes, writer: RequestWriter) -> tuple[bool, bytes | None]:
     """Apply through the room open in this process, on its event loop; (False, None) if none is open."""
-    if loaded_room(document_id) is None:
-        return False, None
-
-    async def run() -> tuple[bool, bytes | None]:
-        room = loaded_room(document_id)
-        if room is None or room.closed:
-            return False, None
-        return True, await _change_if_ready(room, update, writer)
-
-    return async_to_sync(run)()
+    return _on_open_room(document_id, lambda room: _change_if_ready(room, update, writer))
 
 
 def _receive_stored(document: Any, update: bytes, writer: RequestWriter) -> bytes | None:

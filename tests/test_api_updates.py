@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
-import shutil
-import subprocess
 from typing import Any
 
 import pycrdt
@@ -21,7 +18,8 @@ from documents.bridge import document_text, replace_content
 from documents.models import Document, DocumentUpdate
 from documents.richtext import fragment_of, to_markdown, to_text, write_markdown
 from documents.richtext.prosemirror_json import to_prosemirror_json
-from tests.test_prosemirror import CANONICAL_MARKDOWN, FRONTEND
+from tests.test_prosemirror import CANONICAL_MARKDOWN
+from tests.tiptap_json import skip_without_editor, tiptap_json
 from tests.waiting import until_server_text, until_value
 from tests.yclient import open_client
 
@@ -127,56 +125,18 @@ def test_json_drops_what_the_table_does_not_trust() -> None:
     ]
 
 
-TIPTAP_JSON_HARNESS = r"""
-import { JSDOM } from 'jsdom'
-const dom = new JSDOM('<!doctype html><html><body></body></html>')
-for (const k of ['window', 'document', 'navigator', 'Node', 'HTMLElement', 'Element', 'getComputedStyle',
-  'MutationObserver', 'DOMParser']) {
-  if (!(k in globalThis)) globalThis[k] = k === 'window' ? dom.window : dom.window[k]
-}
-const { Editor } = await import('@tiptap/core')
-const StarterKit = (await import('@tiptap/starter-kit')).default
-const Collaboration = (await import('@tiptap/extension-collaboration')).default
-const Y = await import('yjs')
-const kit = StarterKit.configure({ undoRedo: false, trailingNode: false })
-let input = ''
-for await (const chunk of process.stdin) input += chunk
-const out = []
-for (const update of JSON.parse(input)) {
-  const ydoc = new Y.Doc()
-  Y.applyUpdate(ydoc, Buffer.from(update, 'base64'))
-  const editor = new Editor({ element: document.createElement('div'),
-    extensions: [kit, Collaboration.configure({ document: ydoc, field: 'default' })] })
-  out.push(editor.getJSON())
-  editor.destroy()
-}
-process.stdout.write(JSON.stringify(out))
-process.exit(0)
-"""
-
-
 @pytest.mark.node
 def test_json_export_is_what_tiptap_gets() -> None:
     """The real editor's ``getJSON()`` of the same Yjs documents."""
-    if shutil.which("node") is None or not (FRONTEND / "node_modules" / "@tiptap" / "y-tiptap").is_dir():
-        pytest.skip("needs Node.js and frontend/node_modules")
+    skip_without_editor()
     sources = [*CANONICAL_MARKDOWN, "# T\n\n[x](https://example.com/ 'a title') `code` ~~gone~~\n", ""]
     docs = []
     for markdown in sources:
         doc: pycrdt.Doc = pycrdt.Doc()
         write_markdown(fragment_of(doc), markdown)
         docs.append(doc)
-    updates = [base64.b64encode(doc.get_update()).decode() for doc in docs]
-    result = subprocess.run(
-        ["node", "--input-type=module", "-e", TIPTAP_JSON_HARNESS],
-        input=json.dumps(updates),
-        capture_output=True,
-        text=True,
-        cwd=FRONTEND,
-        timeout=120,
-        check=True,
-    )
-    for markdown, doc, expected in zip(sources, docs, json.loads(result.stdout), strict=True):
+    expected_json = tiptap_json([doc.get_update() for doc in docs])
+    for markdown, doc, expected in zip(sources, docs, expected_json, strict=True):
         assert to_prosemirror_json(fragment_of(doc)) == expected, markdown
 
 

@@ -7,9 +7,7 @@ run real daphne processes and real y-websocket clients.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
-import shutil
 import signal
 import subprocess
 import sys
@@ -36,7 +34,7 @@ from documents.models import Document, DocumentUpdate, Version
 from documents.richtext import fragment_of, to_text
 from tests.live_server import ROOT, free_port
 from tests.services import redis_url
-from tests.test_prosemirror import FRONTEND
+from tests.tiptap_json import skip_without_editor, tiptap_json
 from tests.waiting import until_server_text
 from tests.yclient import open_client
 
@@ -170,38 +168,9 @@ def test_export_json_is_the_editors_prosemirror_json(alice: Any, tmp_path: Path)
     }
 
 
-TIPTAP_JSON = r"""
-import { JSDOM } from 'jsdom'
-const dom = new JSDOM('<!doctype html><html><body></body></html>')
-for (const k of ['window', 'document', 'navigator', 'Node', 'HTMLElement', 'Element', 'getComputedStyle',
-  'MutationObserver', 'DOMParser']) {
-  if (!(k in globalThis)) globalThis[k] = k === 'window' ? dom.window : dom.window[k]
-}
-const { Editor } = await import('@tiptap/core')
-const StarterKit = (await import('@tiptap/starter-kit')).default
-const Collaboration = (await import('@tiptap/extension-collaboration')).default
-const Y = await import('yjs')
-let input = ''
-for await (const chunk of process.stdin) input += chunk
-const out = []
-for (const update of JSON.parse(input)) {
-  const ydoc = new Y.Doc()
-  Y.applyUpdate(ydoc, Buffer.from(update, 'base64'))
-  const editor = new Editor({ element: document.createElement('div'), extensions: [
-    StarterKit.configure({ undoRedo: false, trailingNode: false }),
-    Collaboration.configure({ document: ydoc, field: 'default' })] })
-  out.push(editor.getJSON())
-  editor.destroy()
-}
-process.stdout.write(JSON.stringify(out))
-process.exit(0)
-"""
-
-
 @pytest.mark.node
 def test_json_export_matches_tiptaps_get_json() -> None:
-    if shutil.which("node") is None or not (FRONTEND / "node_modules" / "@tiptap" / "core").is_dir():
-        pytest.skip("needs Node.js and frontend/node_modules")
+    skip_without_editor()
     from documents.richtext import write_html, write_markdown
     from documents.richtext.prosemirror_json import to_prosemirror_json
 
@@ -210,12 +179,7 @@ def test_json_export_matches_tiptaps_get_json() -> None:
         doc: Doc[Any] = Doc()
         (write_html if source.startswith("<") else write_markdown)(fragment_of(doc), source)
         docs.append(doc)
-    jobs = json.dumps([base64.b64encode(doc.get_update()).decode() for doc in docs])
-    result = subprocess.run(
-        ["node", "--input-type=module", "-e", TIPTAP_JSON], input=jobs, capture_output=True, text=True, cwd=FRONTEND
-    )
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == [to_prosemirror_json(fragment_of(doc)) for doc in docs]
+    assert tiptap_json([doc.get_update() for doc in docs]) == [to_prosemirror_json(fragment_of(doc)) for doc in docs]
 
 
 @pytest.mark.django_db
