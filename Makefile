@@ -13,7 +13,20 @@ run: setup
 	@echo "Serving on http://$(HOST):$(PORT)  (Ctrl-C to stop)"
 	DEBUG=1 $(VENV)/bin/daphne -b $(HOST) -p $(PORT) collab.asgi:application
 
-setup: $(VENV)/.installed frontend/dist/.vite/manifest.json
+setup: $(VENV)/.installed frontend/dist/.vite/manifest.json pandoc
+
+# pandoc (Debian's package) writes the docx and odt exports; without it those two formats answer 501 and all else
+# works. Installed here when missing and run as root with apt-get; otherwise a note, never a failure.
+.PHONY: pandoc
+pandoc:
+	@if command -v pandoc >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing pandoc for the docx and odt exports"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pandoc >/dev/null; } \
+			|| echo "note: pandoc could not be installed; docx and odt exports answer 501 until it is"; \
+	else \
+		echo "note: pandoc is not installed, so docx and odt exports answer 501 (as root: apt-get install pandoc)"; \
+	fi
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

@@ -6,11 +6,22 @@
  *
  * Scenarios (CONFIG.scenario):
  *   fanout       rooms of editors; senders type timestamped text at a fixed total rate; every receiver measures
- *                now - timestamp. Reports latency percentiles, % delivered, deliveries/s, server CPU over the run.
+ *                now - timestamp. Reports latency percentiles, % delivered, deliveries/s, server CPU over the run,
+ *                and this process's own CPU and event-loop lag (when they are high, the figure measures it too).
  *   connections  open many idle clients (connect, sync, stay); reports connections+sync per second and the
  *                server's RSS before and after.
  *   sync         time a new client's connect -> synced on one document: first connection (cold when the room is
  *                not loaded yet), then further ones while the room is loaded (raw clients and WebsocketProvider).
+ *                With CONFIG.preload (a file of length-prefixed updates) one client first pushes them into the
+ *                room: how the reference server, which has no storage, gets the same document.
+ *   ingest       one client pushes CONFIG.updates small updates (one keystroke each) as fast as its socket takes
+ *                them, then a SyncStep1 whose SyncStep2 answer comes back after the server has handled every update
+ *                before it; a client joining afterwards confirms the server's state vector has them all.
+ *
+ * It runs against the project's server and the reference server (@y/websocket-server) alike: the URL is
+ * ``<url>/<room>?token=...`` and the reference names its room by the path and ignores the query string. The reference
+ * also sends every update back to its sender (the project's server does not); a sender recognises its own client id
+ * in such an echo and does not count it as a delivery.
  *
  * The light client below speaks the y-websocket protocol with y-protocols' encoders but never applies what it
  * receives (thousands of clients applying every update would measure Node, not the server); senders keep their own
@@ -20,7 +31,7 @@
  * moment it was sent. Senders and receivers share this process, hence this clock.
  */
 import { readFileSync } from 'node:fs'
-import { performance } from 'node:perf_hooks'
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import WebSocket from 'ws'
 import * as Y from 'yjs'
 import * as encoding from 'lib0/encoding'
@@ -31,6 +42,7 @@ import { WebsocketProvider } from 'y-websocket'
 const config = JSON.parse(readFileSync(process.argv[2], 'utf8'))
 const MARKER = Buffer.from('§', 'utf8') // 0xC2 0xA7: never the start of a varint-encoded header byte pair here
 const EMPTY_SYNC_STEP2 = Uint8Array.from([0, 1, 2, 0, 0]) // sync, step 2, the empty update [0, 0]
+const LAG_RESOLUTION_MS = 5
 const EMPTY_DOC = new Y.Doc() // what a receiver knows: nothing (its SyncStep1 asks for everything)
 const nowUs = () => Math.round(performance.now() * 1000)
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -82,6 +94,7 @@ const stats = {
   abortMs: Infinity,
   setupExpected: 0, // deliveries of the senders' new paragraphs
   setupReceived: 0,
+  echoes: 0, // a sender's own updates sent back to it (the reference server does that; not deliveries)
   aborted: false
 }
 
@@ -116,6 +129,7 @@ class LightClient {
     this.text = null
     this.synced = false
     this.syncBytes = 0
+    this.serverStateVector = null // the server's last SyncStep1 (its state vector), as received
     this.ws = null
   }
 
@@ -137,8 +151,10 @@ class LightClient {
         if (data[0] !== 0) return // awareness and others: ignored
         const kind = data[1]
         if (kind === 2) {
-          onTimestampedUpdate(data)
+          if (this.doc && this._isOwnEcho(data)) stats.echoes++
+          else onTimestampedUpdate(data)
         } else if (kind === 0) {
+          this.serverStateVector = data
           ws.send(this.doc ? this._syncStep2(data) : EMPTY_SYNC_STEP2)
         } else if (kind === 1 && !this.synced) {
           this.synced = true
@@ -149,6 +165,17 @@ class LightClient {
       ws.on('error', (err) => { clearTimeout(timer); if (!this.synced) reject(err) })
       ws.on('close', (code) => { clearTimeout(timer); if (!this.synced) reject(new Error(`closed ${code}`)) })
     })
+  }
+
+  /** Whether an update message was written by this client's doc (a sender's updates have its one client id). */
+  _isOwnEcho (data) {
+    const decoder = decoding.createDecoder(data)
+    decoding.readVarUint(decoder) // sync
+    decoding.readVarUint(decoder) // update
+    decoding.readVarUint(decoder) // the update's length
+    if (decoding.readVarUint(decoder) === 0) return false // no structs (a deletion only): not a sender's typing
+    decoding.readVarUint(decoder) // structs of the first client
+    return decoding.readVarUint(decoder) === this.doc.clientID
   }
 
   _syncStep2 (data) {
@@ -274,6 +301,10 @@ async function fanout () {
   const cpuStart = serverCpuSeconds()
   const waitStart = serverRunqueueWaitSeconds()
   const ownCpuStart = process.cpuUsage()
+  // How late this process's own event loop ran: a latency it adds to every sample (it is the clients' side).
+  // The histogram holds the intervals of a LAG_RESOLUTION_MS timer: the lag is what exceeds the resolution.
+  const lag = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS })
+  lag.enable()
   const t0 = performance.now()
   stats.windowStartUs = Math.round((t0 + warmupS * 1000) * 1000)
   stats.windowEndUs = Math.round((t0 + (warmupS + durationS) * 1000) * 1000)
@@ -300,6 +331,7 @@ async function fanout () {
   const drained = stats.received >= stats.expected
   const wallS = (performance.now() - t0) / 1000
   const ownCpu = process.cpuUsage(ownCpuStart)
+  lag.disable()
   if (settleS > 0) await sleep(settleS * 1000) // the store's group commit (and compaction) of what was sent
   const cpuEnd = serverCpuSeconds()
   const waitEnd = serverRunqueueWaitSeconds()
@@ -335,6 +367,9 @@ async function fanout () {
     serverRunqueueWaitPct: waitStart === null ? null : round((100 * (waitEnd - waitStart)) / cpuWallS, 1),
     loadavg: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
     loadgenCpuPct: round((100 * (ownCpu.user + ownCpu.system)) / 1e6 / wallS, 1),
+    loadgenLagP99Ms: round(Math.max(0, lag.percentile(99) / 1e6 - LAG_RESOLUTION_MS), 1),
+    loadgenLagMaxMs: round(Math.max(0, lag.max / 1e6 - LAG_RESOLUTION_MS), 1),
+    echoes: stats.echoes,
     connect,
     timeline
   }
@@ -397,8 +432,107 @@ async function providerSync (room, token, expectParagraphs) {
   return ms
 }
 
+/** Update messages of a file of [u32 little-endian length][update] records. */
+function readUpdateMessages (path) {
+  const buf = readFileSync(path)
+  const messages = []
+  for (let at = 0; at < buf.length;) {
+    const length = buf.readUInt32LE(at)
+    messages.push(updateMessage(buf.subarray(at + 4, at + 4 + length)))
+    at += 4 + length
+  }
+  return messages
+}
+
+function updateMessage (update) {
+  const encoder = encoding.createEncoder()
+  encoding.writeVarUint(encoder, 0)
+  syncProtocol.writeUpdate(encoder, update)
+  return encoding.toUint8Array(encoder)
+}
+
+function syncStep1Message (doc) {
+  const encoder = encoding.createEncoder()
+  encoding.writeVarUint(encoder, 0)
+  syncProtocol.writeSyncStep1(encoder, doc)
+  return encoding.toUint8Array(encoder)
+}
+
+/**
+ * Send every message as fast as the socket takes them (handing the kernel more whenever ws' own buffer is below
+ * 1 MiB), then a SyncStep1 of ``doc``; resolves when its SyncStep2 arrives. A server handles one connection's
+ * messages in order, so the answer means every update before it was handled. Returns the times (ms) and the answer.
+ */
+async function pushAll (ws, messages, doc, timeoutMs) {
+  const started = performance.now()
+  const deadline = started + timeoutMs
+  let bytes = 0
+  for (let i = 0; i < messages.length;) {
+    const end = Math.min(messages.length, i + 256)
+    for (; i < end; i++) {
+      ws.send(messages[i])
+      bytes += messages[i].length
+    }
+    if (performance.now() > deadline) throw new Error(`push timeout after ${i} messages`)
+    if (ws.readyState !== WebSocket.OPEN) throw new Error(`closed after ${i} messages`)
+    if (ws.bufferedAmount > 1 << 20) await sleep(1)
+    else await new Promise(setImmediate) // let the socket write (and the echoes in) before queueing more
+  }
+  const sentMs = performance.now() - started
+  const answer = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no SyncStep2 after the push')), Math.max(1, deadline - performance.now()))
+    const onMessage = (data) => {
+      if (data[0] === 0 && data[1] === 1) {
+        clearTimeout(timer)
+        ws.off('message', onMessage)
+        resolve(data)
+      }
+    }
+    ws.on('message', onMessage)
+  })
+  ws.send(syncStep1Message(doc))
+  const step2 = await answer
+  return { sentMs, answeredMs: performance.now() - started, bytes, step2 }
+}
+
+/** The document in a SyncStep2 message, applied to a fresh Y.Doc. */
+function docOfSyncStep2 (data) {
+  const decoder = decoding.createDecoder(data)
+  decoding.readVarUint(decoder)
+  decoding.readVarUint(decoder)
+  const doc = new Y.Doc()
+  Y.applyUpdate(doc, decoding.readVarUint8Array(decoder))
+  return doc
+}
+
+async function preload (room, token, path) {
+  const messages = readUpdateMessages(path)
+  const pusher = new LightClient(room, token)
+  await pusher.open()
+  const cpuStart = serverCpuSeconds()
+  const push = await pushAll(pusher.ws, messages, EMPTY_DOC, 300000)
+  const serverCpuS = cpuStart === null ? null : round(serverCpuSeconds() - cpuStart)
+  pusher.close()
+  const paragraphs = docOfSyncStep2(push.step2).getXmlFragment('default').length
+  log('preloaded', { updates: messages.length, ms: push.answeredMs, paragraphs })
+  return {
+    updates: messages.length,
+    bytes: push.bytes,
+    sentMs: round(push.sentMs),
+    answeredMs: round(push.answeredMs),
+    updatesPerSecond: round((messages.length * 1000) / push.answeredMs, 1),
+    serverCpuS,
+    stateBytes: push.step2.length,
+    paragraphs
+  }
+}
+
 async function sync () {
   const { room, token, warmupRoom, warm = 10, provider = 5, expectParagraphs } = config
+  const preloaded = config.preload ? await preload(room, token, config.preload) : null
+  if (preloaded && expectParagraphs !== undefined && preloaded.paragraphs !== expectParagraphs) {
+    throw new Error(`preloaded ${preloaded.paragraphs} paragraphs, expected ${expectParagraphs}`)
+  }
   if (warmupRoom) {
     const w = new LightClient(warmupRoom, token) // loads the process's lazy parts (DB connection, registry)
     await w.open()
@@ -420,6 +554,7 @@ async function sync () {
   const sortedWarm = [...warmMs].sort((a, b) => a - b)
   const sortedProvider = [...providerMs].sort((a, b) => a - b)
   return {
+    preloaded,
     firstMs: round(firstMs),
     firstBytes,
     warmMs: warmMs.map((v) => round(v)),
@@ -429,7 +564,96 @@ async function sync () {
   }
 }
 
-const scenarios = { fanout, connections, sync }
+/** ``count`` updates of one person typing (a keystroke each; a new paragraph every 60, a backspace every 17). */
+function typingSession (count) {
+  const doc = new Y.Doc()
+  const messages = []
+  doc.on('update', (update) => messages.push(updateMessage(update)))
+  const fragment = doc.getXmlFragment('default')
+  let text = null
+  for (let i = 0; messages.length < count; i++) {
+    if (text === null || i % 60 === 0) {
+      const paragraph = new Y.XmlElement('paragraph')
+      text = new Y.XmlText()
+      paragraph.insert(0, [text])
+      fragment.insert(fragment.length, [paragraph])
+    } else if (i % 17 === 16 && text.length > 2) {
+      text.delete(text.length - 1, 1)
+    } else {
+      text.insert(text.length, 'abcdefghij'[i % 10])
+    }
+  }
+  return { doc, messages }
+}
+
+const sameStateVector = (a, b) => a.size === b.size && [...a].every(([client, clock]) => b.get(client) === clock)
+
+function stateVectorOfSyncStep1 (data) {
+  const decoder = decoding.createDecoder(data)
+  decoding.readVarUint(decoder)
+  decoding.readVarUint(decoder)
+  return Y.decodeStateVector(decoding.readVarUint8Array(decoder))
+}
+
+async function ingest () {
+  const { room, token, updates = 100000, timeoutS = 240 } = config
+  const generated = performance.now()
+  const { doc, messages } = typingSession(updates)
+  const expected = Y.decodeStateVector(Y.encodeStateVector(doc))
+  log('generated', { updates: messages.length, ms: round(performance.now() - generated) })
+  const pusher = new LightClient(room, token)
+  await pusher.open()
+  const cpuStart = serverCpuSeconds()
+  const waitStart = serverRunqueueWaitSeconds()
+  const ownCpuStart = process.cpuUsage()
+  const started = performance.now()
+  const push = await pushAll(pusher.ws, messages, doc, timeoutS * 1000)
+  // Confirmation from a second connection: the server's SyncStep1 to a newcomer carries its whole state vector.
+  let probes = 0
+  let confirmedMs = null
+  let lastProbe = null
+  const deadline = started + timeoutS * 1000
+  while (confirmedMs === null && performance.now() < deadline) {
+    const probe = new LightClient(room, token)
+    await probe.open()
+    const waitUntil = performance.now() + 5000
+    while (probe.serverStateVector === null && performance.now() < waitUntil) await sleep(1)
+    probes++
+    probe.close()
+    lastProbe = probe.serverStateVector && stateVectorOfSyncStep1(probe.serverStateVector)
+    if (lastProbe && sameStateVector(lastProbe, expected)) confirmedMs = performance.now() - started
+    else await sleep(100)
+  }
+  const cpuEnd = serverCpuSeconds()
+  const waitEnd = serverRunqueueWaitSeconds()
+  const wallS = (performance.now() - started) / 1000
+  const ownCpu = process.cpuUsage(ownCpuStart)
+  pusher.close()
+  await sleep(300)
+  if (confirmedMs === null) {
+    return { error: `the server's state vector never matched: ${JSON.stringify([...(lastProbe || [])])}` }
+  }
+  // The round trip proves the updates were handled; the probe that they were all taken. The later of the two.
+  const doneMs = probes === 1 ? push.answeredMs : confirmedMs
+  const serverCpuS = cpuStart === null ? null : cpuEnd - cpuStart
+  return {
+    updates: messages.length,
+    bytes: push.bytes,
+    sentMs: round(push.sentMs),
+    answeredMs: round(push.answeredMs),
+    confirmedMs: round(confirmedMs),
+    probes,
+    doneMs: round(doneMs),
+    updatesPerSecond: round((messages.length * 1000) / doneMs, 1),
+    serverCpuS: round(serverCpuS),
+    serverUsPerUpdate: serverCpuS === null ? null : round((serverCpuS * 1e6) / messages.length, 2),
+    serverRunqueueWaitPct: waitStart === null ? null : round((100 * (waitEnd - waitStart)) / wallS, 1),
+    loadgenCpuPct: round((100 * (ownCpu.user + ownCpu.system)) / 1e6 / wallS, 1),
+    echoed: stats.setupReceived // updates the server sent back to the pusher (the reference echoes each)
+  }
+}
+
+const scenarios = { fanout, connections, sync, ingest }
 
 async function main () {
   const run = scenarios[config.scenario]

@@ -12,7 +12,8 @@ creates users and documents, and drives it with ``bench/soak.mjs`` (one Node pro
 - honest editors, 5 per document: y-websocket ``WebsocketProvider``s with real ``Y.Doc``s, typing a keystroke every
   0.2-1 s and moving their cursor (an awareness update) every 1-3 s;
 - bystanders (1 socket in ``--bystander-every``): honest editors that also time the server's echo of an awareness
-  update of their own every second;
+  update of their own every second, in a thread of their own (as in a user's own browser, the echo does not wait
+  for the other clients' work on the load generator's event loop);
 - hostile clients (1 socket in ``--hostile-every``, each its own user) cycling through abusive patterns -- a flood of
   SyncStep1 without reading, a flood of query-awareness, one awareness message of 100,000 entries, awareness JSON
   nested 1,000 deep, a corrupt update, a reader that stops reading -- reconnecting after each close (and refused
@@ -266,7 +267,8 @@ def minute_line(msg: dict[str, Any]) -> str:
         f"  {msg['recvPerS'] + msg['sentPerS']:7,.0f} msg/s  echo p50 {ms(echo['p50Ms'])} p99 {ms(echo['p99Ms'])} ms"
         f" (n {echo['n']})  unexpected {sum(unexpected.values())}{' ' + codes(unexpected) if unexpected else ''}"
         f"  hostile {codes(msg['hostile'])}  | srv cpu {msg['serverCpuPct']:.0f}% waited {msg['serverWaitPct']:.0f}%"
-        f"  node cpu {msg['nodeCpuPct']:.0f}% lag p99 {msg['nodeLoopDelayMs']['p99']} ms  load {msg['load1']}"
+        f"  node cpu {msg['nodeCpuPct']:.0f}% lag p99 {msg['nodeLoopDelayMs']['p99']} ms"
+        f" (bystanders' thread max {msg['bystanderLoopDelayMaxMs']} ms)  load {msg['load1']}"
         f"  docs {msg['docs']['structs']:,} structs {msg['docs']['stateKiB']:,.0f} KiB"
     )
 

@@ -1,6 +1,6 @@
 """Django settings: every value that comes from the environment is read here and nowhere else.
 
-About 310 lines, past our usual 300: one home for every environment variable outweighs splitting the settings.
+About 345 lines, past our usual 300: one home for every environment variable outweighs splitting the settings.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from documents.conf import CollabConfig
 from documents.conf import from_environment as collab_from_environment
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -194,6 +195,8 @@ TOKEN_THROTTLE_RATE = os.environ.get("TOKEN_THROTTLE_RATE", "20/min")
 # Raw Yjs updates over HTTP (POST /api/documents/<id>/update), per user: a script's pace, not a keystroke's (editors
 # type over the WebSocket, whose own budgets apply).
 UPDATE_THROTTLE_RATE = os.environ.get("UPDATE_THROTTLE_RATE", "600/min")
+# Image uploads (POST /api/documents/<id>/images/), per user: pasting a handful at once is fine, a loop is not.
+IMAGE_THROTTLE_RATE = os.environ.get("IMAGE_THROTTLE_RATE", "60/min")
 # The throttles' counters: per process by default; CACHE_URL=redis://... shares them between processes.
 CACHE_URL = os.environ.get("CACHE_URL", "")
 CACHES = {
@@ -261,6 +264,7 @@ REST_FRAMEWORK = {
         "login": LOGIN_THROTTLE_RATE,
         "token": TOKEN_THROTTLE_RATE,
         "updates": UPDATE_THROTTLE_RATE,
+        "images": IMAGE_THROTTLE_RATE,
     },
     "NUM_PROXIES": PROXY_COUNT,
 }
@@ -283,6 +287,22 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = int(env_number("DATA_UPLOAD_MAX_MEMORY_SIZE", 20 *
 
 # --- Application tunables: every COLLAB_* variable, parsed where their defaults live (documents/conf.py) ----------
 COLLAB = collab_from_environment(os.environ)
+
+# --- Uploaded images (documents.models.DocumentImage): the default storage ----------------------------------------
+# Never served from a public URL: documents.web.api_images streams each file to the document's readers only.
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT") or BASE_DIR / "media")
+# COLLAB_IMAGE_STORAGE=s3: any S3-compatible store through django-storages, configured by its standard settings.
+# Credentials left unset come from boto3's own chain (AWS_* variables, ~/.aws, an instance role).
+AWS_STORAGE_BUCKET_NAME = os.environ.get("AWS_STORAGE_BUCKET_NAME", "")
+if CollabConfig(**COLLAB).IMAGE_STORAGE == "s3":
+    STORAGES["default"] = {"BACKEND": "storages.backends.s3.S3Storage"}
+    AWS_S3_ENDPOINT_URL = os.environ.get("AWS_S3_ENDPOINT_URL") or None  # None: Amazon's own
+    AWS_S3_REGION_NAME = os.environ.get("AWS_S3_REGION_NAME") or None
+    AWS_ACCESS_KEY_ID = os.environ.get("AWS_ACCESS_KEY_ID") or None
+    AWS_SECRET_ACCESS_KEY = os.environ.get("AWS_SECRET_ACCESS_KEY") or None
+    AWS_LOCATION = os.environ.get("AWS_LOCATION", "")  # a key prefix inside the bucket
+    AWS_S3_ADDRESSING_STYLE = os.environ.get("AWS_S3_ADDRESSING_STYLE") or None  # "path" for most self-hosted stores
+    AWS_DEFAULT_ACL = None  # the bucket's own policy: objects stay private
 
 # --- Operations: metrics and logs ---------------------------------------------------------------------------------
 # /metrics answers only requests bearing this token ("Authorization: Bearer <token>") when it is set, and only

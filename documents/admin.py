@@ -1,9 +1,10 @@
-"""Django admin for operators: documents with their members, memberships, versions (API tokens: DRF's own admin).
+"""Django admin for operators: documents with their members, versions and images; memberships, versions (API tokens:
+DRF's own admin).
 
 The document list shows live connection counts read from Redis once per page (``LiveCountChangeList``), not once
 per row; the content preview is a sandboxed iframe with a stylesheet of its own, out of reach of the admin's.
 
-About 310 lines, past our usual 300: the four model admins and the change list they share are one screen each.
+About 330 lines, past our usual 300: the model admins and the change list they share are one screen each.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from documents.bridge import export_document
 from documents.engine.livecount import connection_counts
 from documents.engine.registry import loaded_room
 from documents.engine.store import get_store
-from documents.models import Document, Membership, Version
+from documents.models import Document, DocumentImage, Membership, Version
 from documents.versions import create_version, restore_version
 from documents.web import sharing
 
@@ -120,6 +121,20 @@ class VersionInline(admin.TabularInline):
         return super().get_queryset(request).select_related("author").defer("state")
 
 
+class ImageInline(admin.TabularInline):
+    """A document's uploaded images, read only: they come and go with the editor and the document."""
+
+    model = DocumentImage
+    extra = 0
+    fields = ["id", "content_type", "width", "height", "size_bytes", "alt", "uploaded_by", "created_at"]
+    readonly_fields = cast("list[str]", fields)
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Images are uploaded through the editor (verified and re-encoded there)."""
+        return False
+
+
 @admin.register(Document)
 class DocumentAdmin(admin.ModelAdmin):
     """Documents; deleting one here closes its live connections like the API does."""
@@ -141,7 +156,7 @@ class DocumentAdmin(admin.ModelAdmin):
     autocomplete_fields = ["owner"]
     readonly_fields = ["id", "created_at", "updated_at", "size_bytes", "live_connections", "preview"]
     fields = ["id", "title", "owner", "created_at", "updated_at", "size_bytes", "live_connections", "preview"]
-    inlines = [MembershipInline, VersionInline]
+    inlines = [MembershipInline, VersionInline, ImageInline]
     date_hierarchy = "updated_at"
     # Explicit: the model's Meta.ordering is dropped from the annotated (GROUP BY) queryset, and the autocomplete
     # view, unlike the list, adds no ordering of its own.

@@ -21,7 +21,17 @@ from django.conf import settings
 from django.core import checks
 from django.utils.module_loading import import_string
 
-from documents.conf import AT_LEAST_ONE, ENV_PREFIX, NOT_NEGATIVE, CollabConfig, Range, range_of
+from documents.conf import (
+    AT_LEAST_ONE,
+    ENV_PREFIX,
+    IMAGE_FORMATS,
+    IMAGE_STORAGES,
+    NOT_NEGATIVE,
+    CollabConfig,
+    Range,
+    image_types,
+    range_of,
+)
 
 TAG = "collab"
 DOCS = "see docs/configuration.md"
@@ -62,7 +72,12 @@ DJANGO_NUMBERS: tuple[tuple[str, Callable[[], Any], Range], ...] = (
     ("LOGIN_LOCKOUT_SECONDS", _cooloff_seconds, NOT_NEGATIVE),
 )
 # The rate throttles' scopes (REST_FRAMEWORK's DEFAULT_THROTTLE_RATES) and the variables that set them.
-THROTTLE_VARIABLES = {"login": "LOGIN_THROTTLE_RATE", "token": "TOKEN_THROTTLE_RATE", "updates": "UPDATE_THROTTLE_RATE"}
+THROTTLE_VARIABLES = {
+    "login": "LOGIN_THROTTLE_RATE",
+    "token": "TOKEN_THROTTLE_RATE",
+    "updates": "UPDATE_THROTTLE_RATE",
+    "images": "IMAGE_THROTTLE_RATE",
+}
 THROTTLE_PERIODS = {"s", "m", "h", "d"}  # DRF reads the period's first letter: N/s, N/min, N/hour, N/day
 
 
@@ -150,6 +165,47 @@ def check_store_backend(**kwargs: Any) -> list[checks.CheckMessage]:
             )
         ]
     return []
+
+
+@checks.register(TAG)
+def check_images(**kwargs: Any) -> list[checks.CheckMessage]:
+    """``COLLAB_IMAGE_TYPES`` names types the server can re-encode; ``COLLAB_IMAGE_STORAGE`` is one it knows, and
+    S3 has a bucket."""
+    values = collab_values()
+    messages: list[checks.CheckMessage] = []
+    types, storage = values["IMAGE_TYPES"], values["IMAGE_STORAGE"]
+    if isinstance(types, str):
+        names = image_types(types)
+        unknown = [name for name in names if name not in IMAGE_FORMATS]
+        if unknown or not names:
+            messages.append(
+                checks.Error(
+                    f"{ENV_PREFIX}IMAGE_TYPES is {types!r}: "
+                    + (f"unknown types {', '.join(unknown)}." if unknown else "no type at all."),
+                    hint=f"A comma list of {', '.join(IMAGE_FORMATS)}; {DOCS}.",
+                    obj=f"{ENV_PREFIX}IMAGE_TYPES",
+                    id="collab.E008",
+                )
+            )
+    if isinstance(storage, str) and storage not in IMAGE_STORAGES:
+        messages.append(
+            checks.Error(
+                f"{ENV_PREFIX}IMAGE_STORAGE is {storage!r}, not one of {', '.join(IMAGE_STORAGES)}.",
+                hint=DOCS,
+                obj=f"{ENV_PREFIX}IMAGE_STORAGE",
+                id="collab.E008",
+            )
+        )
+    elif storage == "s3" and not getattr(settings, "AWS_STORAGE_BUCKET_NAME", ""):
+        messages.append(
+            checks.Error(
+                f"{ENV_PREFIX}IMAGE_STORAGE is 's3' but AWS_STORAGE_BUCKET_NAME is not set.",
+                hint=f"Name the bucket images go to; {DOCS}.",
+                obj="AWS_STORAGE_BUCKET_NAME",
+                id="collab.E008",
+            )
+        )
+    return messages
 
 
 @checks.register(TAG)

@@ -122,6 +122,33 @@ class CollabConfig:
     STORE_BACKEND: str = _tunable("documents.engine.storage.DjangoStorage", None)
     # Where a stop that cannot reach the database writes what it holds ("": BASE_DIR/var/spill)
     SPILL_DIR: str = _tunable("", None)
+    # Largest image file an upload may carry (the request itself may add IMAGE_UPLOAD_ENVELOPE_BYTES)
+    IMAGE_MAX_BYTES: int = _tunable(10 * 1024 * 1024, AT_LEAST_ONE)
+    # Most pixels (width x height) an image may declare; a few bytes can declare gigapixels (a decompression bomb).
+    # Decoding costs up to 4 bytes a pixel. Pillow refuses past about 179 megapixels whatever this says.
+    IMAGE_MAX_PIXELS: int = _tunable(40_000_000, AT_LEAST_ONE)
+    # The image types accepted, a comma list of IMAGE_FORMATS' keys (checks.py)
+    IMAGE_TYPES: str = _tunable("png,jpeg,gif,webp", None)
+    # Where image files go: "filesystem" (MEDIA_ROOT) or "s3"; read once, at start (collab/settings.py)
+    IMAGE_STORAGE: str = _tunable("filesystem", None)
+
+
+# The image types the server can verify and re-encode, by the name COLLAB_IMAGE_TYPES uses: Pillow's format name and
+# the content type. SVG is not among them: it is a document that can carry script.
+IMAGE_FORMATS: dict[str, tuple[str, str]] = {
+    "png": ("PNG", "image/png"),
+    "jpeg": ("JPEG", "image/jpeg"),
+    "gif": ("GIF", "image/gif"),
+    "webp": ("WEBP", "image/webp"),
+}
+# What a multipart request may carry besides the image file: boundaries, part headers, the alt text.
+IMAGE_UPLOAD_ENVELOPE_BYTES = 64 * 1024
+IMAGE_STORAGES = ("filesystem", "s3")
+
+
+def image_types(raw: str) -> list[str]:
+    """The entries of a ``COLLAB_IMAGE_TYPES`` value, lower case, blanks dropped (checked against ``IMAGE_FORMATS``)."""
+    return [name.strip().lower() for name in raw.split(",") if name.strip()]
 
 
 def range_of(item: Field[Any]) -> Range | None:

@@ -1,8 +1,9 @@
-"""Database rows: documents, their stored Yjs state, memberships and versions."""
+"""Database rows: documents, their stored Yjs state, memberships, versions and uploaded images."""
 
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 from django.conf import settings
 from django.db import models
@@ -105,3 +106,35 @@ class Version(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+def image_path(image: DocumentImage, filename: str) -> str:
+    """Where an image's file is stored: by document and image id, never by the name the client sent."""
+    return f"images/{image.document_id}/{image.pk}{Path(filename).suffix}"
+
+
+class DocumentImage(models.Model):
+    """An image uploaded into a document: a verified, re-encoded file in the default storage (``STORAGES``).
+
+    Deleting the row (with its document) deletes the file (``documents/signals.py``).
+    """
+
+    ALT_MAX_LENGTH = 1000
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="images")
+    file = models.FileField(upload_to=image_path, max_length=200)
+    content_type = models.CharField(max_length=50)
+    size_bytes = models.PositiveBigIntegerField()
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    alt = models.CharField(max_length=ALT_MAX_LENGTH, blank=True)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["document", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.content_type} {self.width}x{self.height} in {self.document_id}"

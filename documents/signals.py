@@ -7,8 +7,11 @@ Per user (``user.revoke`` on the process-wide users group, documents/engine/revo
     a deleted API token ends the connections that authenticated with it; a logout ends those made with that session;
     deactivating or deleting the account, or changing its password, ends all of the user's connections.
 
-Every announcement waits for the transaction to commit, so the rooms re-read what was written (and nothing is
-announced for a change that rolled back). What changes without a signal is caught by the periodic re-validation.
+Stored files follow their rows: an uploaded image's file is deleted with its row (and so with its document).
+
+Every announcement, and every file deletion, waits for the transaction to commit, so the rooms re-read what was
+written (and nothing is announced, or deleted, for a change that rolled back). What changes without a signal is
+caught by the periodic re-validation.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from rest_framework.authtoken.models import Token
 
 from documents.engine.credentials import SESSION, TOKEN, credential_digest
 from documents.exceptions import CloseCode
-from documents.models import Document, Membership
+from documents.models import Document, DocumentImage, Membership
 
 # Set on an instance between pre_save and post_save: its row as it was before the save.
 _PREVIOUS_OWNER = "_collab_previous_owner_id"
@@ -137,3 +140,12 @@ def account_saved(sender: Any, instance: Any, created: bool = False, **kwargs: A
 @receiver(post_delete, sender=settings.AUTH_USER_MODEL)
 def account_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
     _revoke(instance.pk, "account deleted", using=kwargs.get("using"))
+
+
+# -- stored files --------------------------------------------------------------------------------------------------
+@receiver(post_delete, sender=DocumentImage)
+def image_deleted(sender: type, instance: DocumentImage, **kwargs: Any) -> None:
+    """The file goes once the row's deletion commits (a cascade from its document included); a rollback keeps both."""
+    name, storage = instance.file.name, instance.file.storage
+    if name:
+        transaction.on_commit(lambda: storage.delete(name), using=kwargs.get("using"))

@@ -291,4 +291,12 @@ def test_schema_lists_every_endpoint(db: Any) -> None:
     }
     assert set(schema["paths"]["/api/documents/{document_id}/"]) >= {"get", "patch", "delete"}
     export = schema["paths"]["/api/documents/{document_id}/export"]["get"]["responses"]["200"]["content"]
-    assert set(export) == {"text/markdown", "text/html", "text/plain", "application/json", "application/octet-stream"}
+    assert set(export) == {
+        "text/markdown",
+        "text/html",
+        "text/plain",
+        "application/json",
+        "application/octet-stream",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "application/vnd.oasis.opendocument.text",
+    }

@@ -24,6 +24,8 @@ from tests.waiting import until_server_text, until_value
 from tests.yclient import open_client
 
 pytestmark = pytest.mark.django_db
+# Paragraphs and headings carry their alignment, null unless set (as the editor's getJSON() gives them)
+ALIGN_NONE = {"textAlign": None}
 EXPORT = "/api/documents/{id}/export"
 UPDATE = "/api/documents/{id}/update"
 OCTETS = "application/octet-stream"
@@ -86,9 +88,10 @@ def test_json_export_shape(callers: dict[str, APIClient], document: Document) ->
     assert json.loads(response.content) == {
         "type": "doc",
         "content": [
-            {"type": "heading", "attrs": {"level": 1}, "content": [text("Title")]},
+            {"type": "heading", "attrs": {"level": 1, "textAlign": None}, "content": [text("Title")]},
             {
                 "type": "paragraph",
+                "attrs": ALIGN_NONE,
                 "content": [
                     text("Some "),
                     text("bold", {"type": "bold"}),
@@ -98,7 +101,12 @@ def test_json_export_shape(callers: dict[str, APIClient], document: Document) ->
             },
             {
                 "type": "bulletList",
-                "content": [{"type": "listItem", "content": [{"type": "paragraph", "content": [text("one")]}]}],
+                "content": [
+                    {
+                        "type": "listItem",
+                        "content": [{"type": "paragraph", "attrs": ALIGN_NONE, "content": [text("one")]}],
+                    }
+                ],
             },
             {"type": "codeBlock", "attrs": {"language": "py"}, "content": [text("x = 1")]},
             {"type": "horizontalRule"},
@@ -108,7 +116,7 @@ def test_json_export_shape(callers: dict[str, APIClient], document: Document) ->
 
 def test_json_export_of_an_empty_document(callers: dict[str, APIClient], document: Document) -> None:
     response = callers["viewer"].get(EXPORT.format(id=document.pk), {"format": "json"})
-    assert json.loads(response.content) == {"type": "doc", "content": [{"type": "paragraph"}]}
+    assert json.loads(response.content) == {"type": "doc", "content": [{"type": "paragraph", "attrs": ALIGN_NONE}]}
 
 
 def test_json_drops_what_the_table_does_not_trust() -> None:
@@ -120,8 +128,8 @@ def test_json_drops_what_the_table_does_not_trust() -> None:
     text = unknown.children.append(pycrdt.XmlText())
     text.insert(0, "click", {"link": {"href": "javascript:alert(1)"}, "sparkle": {}})
     assert to_prosemirror_json(fragment)["content"] == [
-        {"type": "heading", "attrs": {"level": 6}, "content": [{"type": "text", "text": "deep"}]},
-        {"type": "paragraph", "content": [{"type": "text", "text": "click"}]},
+        {"type": "heading", "attrs": {"level": 6, "textAlign": None}, "content": [{"type": "text", "text": "deep"}]},
+        {"type": "paragraph", "attrs": ALIGN_NONE, "content": [{"type": "text", "text": "click"}]},
     ]
 
 
@@ -270,7 +278,9 @@ async def test_live_client_sees_posted_update_and_exports_are_live(
     base.apply_update(state.content)
     assert to_text(fragment_of(base)) == "typed by bob"
     prosemirror = (await http("GET", export, alice_token, format="json")).json()
-    assert prosemirror["content"] == [{"type": "paragraph", "content": [{"type": "text", "text": "typed by bob"}]}]
+    assert prosemirror["content"] == [
+        {"type": "paragraph", "attrs": ALIGN_NONE, "content": [{"type": "text", "text": "typed by bob"}]}
+    ]
 
     url = f"{server.http_url}/api/documents/{document.pk}/update"
     posted = paragraph_update(base, "posted by alice")

@@ -128,13 +128,13 @@ def test_export_json_is_the_editors_prosemirror_json(alice: Any, tmp_path: Path)
     document = stored(alice, "Rich", RICH)
     run("export_documents", str(document.pk), "--format", "json", "--output", str(tmp_path))
     exported = json.loads((tmp_path / f"{document.pk}-rich.json").read_text())
-    paragraph = lambda *content: {"type": "paragraph", "content": list(content)}  # noqa: E731
+    paragraph = lambda *content: {"type": "paragraph", "attrs": {"textAlign": None}, "content": list(content)}  # noqa: E731
     text = lambda value, *marks: {"type": "text", "text": value, **({"marks": list(marks)} if marks else {})}  # noqa: E731
     item = lambda *content: {"type": "listItem", "content": list(content)}  # noqa: E731
     assert exported == {
         "type": "doc",
         "content": [
-            {"type": "heading", "attrs": {"level": 1}, "content": [text("Title")]},
+            {"type": "heading", "attrs": {"level": 1, "textAlign": None}, "content": [text("Title")]},
             paragraph(
                 text("Text with "),
                 text("bold", {"type": "bold"}),

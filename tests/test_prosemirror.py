@@ -141,10 +141,12 @@ def test_markdown_softbreak_is_a_space_and_html_is_text() -> None:
     assert to_html(fragment) == "<p>one two &lt;b&gt;x&lt;/b&gt;</p>"
 
 
-def test_markdown_images_keep_alt_text_and_unsafe_links_lose_their_mark() -> None:
+def test_markdown_images_become_image_blocks_and_unsafe_links_lose_their_mark() -> None:
     fragment = from_markdown("![alt text](https://x/y.png) [bad](javascript:alert(1)) [ok](https://ok.example)\n")
-    runs = fragment.children[0].children[0].diff()
-    assert runs[0] == ("alt text [bad](javascript:alert(1)) ", None)
+    image = fragment.children[0]
+    assert (image.tag, dict(image.attributes)) == ("image", {"src": "https://x/y.png", "alt": "alt text"})
+    runs = fragment.children[1].children[0].diff()
+    assert runs[0] == ("[bad](javascript:alert(1)) ", None)
     assert runs[1][1] == {"link": {"href": "https://ok.example", **TIPTAP_LINK}}
 
 
@@ -320,10 +322,10 @@ def test_html_round_trip(html: str) -> None:
 def test_html_unknown_tags_keep_their_text() -> None:
     fragment = from_html(
         "<div>one</div><div>two <span>three</span></div><section><b>bold</b> loose   text</section>"
-        "<table><tr><td>cell</td></tr></table><custom-tag>custom</custom-tag><li>orphan</li>"
+        "<dl><dt>term</dt></dl><custom-tag>custom</custom-tag><li>orphan</li>"
     )
     assert to_html(fragment) == (
-        "<p>one</p><p>two three</p><p><strong>bold</strong> loose text</p><p>cell</p><p>custom</p>"
+        "<p>one</p><p>two three</p><p><strong>bold</strong> loose text</p><p>term</p><p>custom</p>"
         "<ul><li><p>orphan</p></li></ul>"
     )
 
@@ -438,23 +440,24 @@ for (const k of ['window', 'document', 'navigator', 'Node', 'HTMLElement', 'Elem
   if (!(k in globalThis)) globalThis[k] = k === 'window' ? dom.window : dom.window[k]
 }
 const { Editor } = await import('@tiptap/core')
-const StarterKit = (await import('@tiptap/starter-kit')).default
-const Collaboration = (await import('@tiptap/extension-collaboration')).default
+const { pathToFileURL } = await import('node:url')
+const { editorExtensions } = await import(pathToFileURL(process.cwd() + '/src/editor.js'))
 const Y = await import('yjs')
 const dump = (type) => type.toArray().map((t) => t instanceof Y.XmlText
   ? { text: t.toDelta().map((d) => [d.insert, d.attributes || {}]) }
   : { name: t.nodeName, attrs: t.getAttributes(), children: dump(t) })
-const kit = StarterKit.configure({ undoRedo: false, trailingNode: false })
+// The editor's own extensions, bound to each job's Y.Doc; carets need a provider and add nothing to the schema.
+const extensionsFor = (ydoc) => editorExtensions({ ydoc, provider: { awareness: null }, user: { name: '', color: '' } })
+  .filter((extension) => extension.name !== 'collaborationCaret')
 let input = ''
 for await (const chunk of process.stdin) input += chunk
 const out = []
 for (const job of JSON.parse(input)) {
   const ydoc = new Y.Doc()
   if (job.update) Y.applyUpdate(ydoc, Buffer.from(job.update, 'base64'))
-  const editor = new Editor({ element: document.createElement('div'),
-    extensions: [kit, Collaboration.configure({ document: ydoc, field: 'default' })] })
+  const editor = new Editor({ element: document.createElement('div'), extensions: extensionsFor(ydoc) })
   if (job.html !== undefined) editor.commands.setContent(job.html)
-  out.push({ html: editor.getHTML(), yjs: dump(ydoc.getXmlFragment('default')) })
+  out.push({ html: editor.getHTML(), json: editor.getJSON(), yjs: dump(ydoc.getXmlFragment('default')) })
   editor.destroy()
 }
 process.stdout.write(JSON.stringify(out))
@@ -463,7 +466,7 @@ process.exit(0)
 
 
 def run_tiptap(jobs: list[dict[str, str]]) -> list[dict[str, Any]]:
-    """Run jobs through a headless Tiptap 3 editor bound to a Y.Doc; skip when Node or the frontend is missing."""
+    """Run jobs through the editor's own extensions (frontend/src/editor.js) on a Y.Doc; skip without Node."""
     if shutil.which("node") is None or not (FRONTEND / "node_modules" / "@tiptap" / "y-tiptap").is_dir():
         pytest.skip("needs Node.js and frontend/node_modules")
     result = subprocess.run(

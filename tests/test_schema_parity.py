@@ -80,7 +80,7 @@ def test_the_table_matches_the_editors_schema() -> None:
 def test_differences_are_found() -> None:
     table = table_schema()
     editor = json.loads(json.dumps(table))
-    editor["nodes"]["table"] = {"content": "tableRow+", "group": "block", "marks": None, "attrs": {}}
+    editor["nodes"]["details"] = {"content": "block+", "group": "block", "marks": None, "attrs": {}}
     editor["marks"]["bold"]["attrs"]["weight"] = None
     del editor["marks"]["underline"]
     editor["nodes"]["heading"]["attrs"]["level"] = 2
@@ -89,15 +89,15 @@ def test_differences_are_found() -> None:
         "mark 'bold': attribute 'weight' in the editor, not in the table",
         "mark 'underline': in the table, not in the editor",
         "node 'codeBlock': marks is None in the editor, '' here",
+        "node 'details': in the editor, not in the table",
         "node 'heading': 'level' defaults to 2 in the editor, 1 here",
-        "node 'table': in the editor, not in the table",
     ]
 
 
 def test_docs_list_the_tables_nodes_and_marks() -> None:
     protocol = " ".join((ROOT / "docs" / "protocol.md").read_text(encoding="utf-8").split())
     assert schema.describe() in protocol
-    assert "`underline`" in schema.describe()
+    assert "`underline`" in schema.describe() and "`highlight`" in schema.describe()
 
 
 def test_every_block_row_has_its_markdown_and_html() -> None:
@@ -112,5 +112,19 @@ def test_every_block_row_has_its_markdown_and_html() -> None:
 
 
 def test_allowlists_come_from_the_table() -> None:
-    assert {"a": {"href", "title"}, "code": {"class"}, "ol": {"start"}, "pre": {"class"}} == schema.HTML_ATTRIBUTES
-    assert {"p", "h1", "h6", "ul", "ol", "li", "blockquote", "pre", "code", "hr", "br", "a", "u"} <= schema.HTML_TAGS
+    cell = {"colspan", "rowspan", "colwidth", "style"}
+    assert {
+        "a": {"href", "title"},
+        "code": {"class"},
+        "ol": {"start"},
+        "pre": {"class"},
+        "li": {"data-checked"},
+        "img": {"src", "alt", "title", "width", "height"},
+        "td": cell,
+        "th": cell,
+        **{tag: {"style"} for tag in ("p", "h1", "h2", "h3", "h4", "h5", "h6")},
+    } == schema.HTML_ATTRIBUTES
+    assert {"li": {"data-type": {"taskItem"}}, "ul": {"data-type": {"taskList"}}} == schema.HTML_ATTRIBUTE_VALUES
+    assert {"text-align"} == schema.STYLE_PROPERTIES
+    tags = {"p", "h1", "h6", "ul", "ol", "li", "blockquote", "pre", "code", "hr", "br", "a", "u", "mark", "img"}
+    assert tags | {"table", "tbody", "tr", "th", "td"} <= schema.HTML_TAGS

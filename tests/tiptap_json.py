@@ -22,18 +22,19 @@ for (const k of ['window', 'document', 'navigator', 'Node', 'HTMLElement', 'Elem
   if (!(k in globalThis)) globalThis[k] = k === 'window' ? dom.window : dom.window[k]
 }
 const { Editor } = await import('@tiptap/core')
-const StarterKit = (await import('@tiptap/starter-kit')).default
-const Collaboration = (await import('@tiptap/extension-collaboration')).default
+const { pathToFileURL } = await import('node:url')
+const { editorExtensions } = await import(pathToFileURL(process.cwd() + '/src/editor.js'))
 const Y = await import('yjs')
-const kit = StarterKit.configure({ undoRedo: false, trailingNode: false })
+// The editor's own extensions, bound to each document's Y.Doc; carets need a provider and add nothing to the schema.
+const extensionsFor = (ydoc) => editorExtensions({ ydoc, provider: { awareness: null }, user: { name: '', color: '' } })
+  .filter((extension) => extension.name !== 'collaborationCaret')
 let input = ''
 for await (const chunk of process.stdin) input += chunk
 const out = []
 for (const update of JSON.parse(input)) {
   const ydoc = new Y.Doc()
   Y.applyUpdate(ydoc, Buffer.from(update, 'base64'))
-  const editor = new Editor({ element: document.createElement('div'),
-    extensions: [kit, Collaboration.configure({ document: ydoc, field: 'default' })] })
+  const editor = new Editor({ element: document.createElement('div'), extensions: extensionsFor(ydoc) })
   out.push(editor.getJSON())
   editor.destroy()
 }

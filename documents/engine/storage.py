@@ -157,8 +157,8 @@ class DjangoStorage:
             # Plain executemany: building a model instance (with its init signals) and compiling an expression per
             # row cost more than the database work at a few thousand updates a second.
             with connection.cursor() as cursor:
-                cursor.executemany(_INSERT_UPDATE.sql(), [_INSERT_UPDATE.params(connection, row) for row in rows])
-                cursor.executemany(_GROW_DOCUMENT.sql(), [_GROW_DOCUMENT.params(connection, row) for row in sizes])
+                cursor.executemany(_INSERT_UPDATE.sql(), _INSERT_UPDATE.rows(connection, rows))
+                cursor.executemany(_GROW_DOCUMENT.sql(), _GROW_DOCUMENT.rows(connection, sizes))
         dropped = set(batch) - existing
         if dropped:
             logger.warning("dropped updates of deleted documents %s", sorted(map(str, dropped)))
@@ -259,8 +259,23 @@ class _Statement:
         columns = {f"col_{field.name}": quote(field.column) for field in self.fields}
         return self.template.format(table=quote(model._meta.db_table), **columns)
 
-    def params(self, connection: Any, values: tuple[Any, ...]) -> list[Any]:
-        return [field.get_db_prep_save(value, connection) for field, value in zip(self.fields, values, strict=True)]
+    def rows(self, connection: Any, rows: list[tuple[Any, ...]]) -> list[list[Any]]:
+        """Each row's values converted as the model's fields would, each distinct value once.
+
+        A batch repeats its document ids and its timestamp on every row; converting those once per row (a UUID
+        to text, a datetime to the backend's form) cost as much as the insert itself.
+        """
+        converted: list[dict[Any, Any]] = [{} for _ in self.fields]
+        out = []
+        for values in rows:
+            params = []
+            for model_field, seen, value in zip(self.fields, converted, values, strict=True):
+                try:
+                    params.append(seen[value])
+                except KeyError:
+                    params.append(seen.setdefault(value, model_field.get_db_prep_save(value, connection)))
+            out.append(params)
+        return out
 
 
 _INSERT_UPDATE = _Statement(

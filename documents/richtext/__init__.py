@@ -1,9 +1,10 @@
 """Rich text: the Tiptap/ProseMirror document in a Yjs XmlFragment, read and written as text, Markdown and HTML.
 
 Everything outside this package imports from here. Inside, the modules form layers (pyproject.toml's import-linter
-contract): ``model`` (trees, limits) and ``schema`` (the one table of nodes and marks) at the bottom; ``repair`` and
-``inline_runs``; ``yxml`` (the y-prosemirror encoding); the importers (``markdown_import``, ``html_import``) and
-``plain_text``; ``markdown_emphasis``; and the exporters (``markdown_export``, ``html_export``) on top.
+contract): ``model`` (trees, limits), ``values`` (cleaners of attribute values) and ``schema`` (the one table of
+nodes and marks) at the bottom; ``repair`` (with ``tables``) and ``inline_runs``; ``yxml`` (the y-prosemirror
+encoding); the importers (``markdown_import``, ``html_import``) and ``plain_text``; ``markdown_emphasis`` and
+``markdown_tables``; and the exporters (``markdown_export``, ``html_export``) on top.
 """
 
 from documents.richtext.html_export import to_html

@@ -1,7 +1,9 @@
 """Export a document as HTML like Tiptap's ``getHTML()``, then limited by nh3 to the table's tags and attributes.
 
-A node is its row's first tag, with the row's HTML attributes that differ from their defaults, around its
-content; headings and code blocks are spelled specially. Marks nest as ``inline_runs`` orders them.
+A node is its row's first tag (and its inner tag: a table's <tbody>), with its data-type and the row's HTML
+attributes that differ from their defaults (booleans always, as Tiptap writes ``data-checked``; style properties in
+one style attribute), around its content; headings and code blocks are spelled specially. Marks nest as
+``inline_runs`` orders them.
 """
 
 from __future__ import annotations
@@ -23,9 +25,20 @@ _LINK = "link"
 
 def to_html(fragment: pycrdt.XmlFragment) -> str:
     """HTML like Tiptap's getHTML(), limited by nh3 to the document's tags, attributes and link schemes."""
-    raw = "".join(_block(node) for node in read_nodes(fragment))
-    tags, attributes = set(schema.HTML_TAGS), schema.HTML_ATTRIBUTES
-    return nh3.clean(raw, tags=tags, attributes=attributes, url_schemes=set(SAFE_SCHEMES), link_rel=None)
+    return sanitise("".join(_block(node) for node in read_nodes(fragment)))
+
+
+def sanitise(raw: str, without: frozenset[str] = frozenset()) -> str:
+    """HTML limited to the document's tags (less ``without``), attributes, their values and link schemes."""
+    return nh3.clean(
+        raw,
+        tags=set(schema.HTML_TAGS) - without,
+        attributes=schema.HTML_ATTRIBUTES,
+        tag_attribute_values=schema.HTML_ATTRIBUTE_VALUES,
+        filter_style_properties=set(schema.STYLE_PROPERTIES),
+        url_schemes=set(SAFE_SCHEMES),
+        link_rel=None,
+    )
 
 
 def _block(node: Node) -> str:
@@ -35,6 +48,8 @@ def _block(node: Node) -> str:
         if any(isinstance(c, Text) for c in node.content):
             return _element(schema.ELEMENTS[schema.DEFAULT_BLOCK], node, _inline(node.content))
         return "".join(_block(c) for c in node.content if isinstance(c, Node))
+    if not spec.usable(node.attrs):
+        return ""
     special = SPECIAL_BLOCKS.get(spec.name)
     if special is not None:
         return special(node)
@@ -42,29 +57,52 @@ def _block(node: Node) -> str:
         return f"<{spec.html[0]}{_attributes(spec, node)}>"
     if spec.kind == "inline":
         return _element(spec, node, _inline(node.content))
-    return _element(spec, node, "".join(_block(c) for c in node.content if isinstance(c, Node)))
+    return _element(spec, node, "".join(_child(c) for c in node.content if isinstance(c, Node)))
+
+
+def _child(node: Node) -> str:
+    """HTML for a node inside a container: a block, or a part of its parent (a table's row, a row's cell)."""
+    spec = schema.element(node.type)
+    if spec is None or spec.block or spec.inline or spec.kind == "item":
+        return _block(node)
+    return _element(spec, node, "".join(_child(c) for c in node.content if isinstance(c, Node)))
 
 
 def _element(spec: schema.NodeSpec, node: Node, inner: str) -> str:
     """The row's tag, with its attributes, around the inner HTML."""
     tag = spec.html[0]
+    if spec.html_inner:
+        inner = f"<{spec.html_inner}>{inner}</{spec.html_inner}>"
     return f"<{tag}{_attributes(spec, node)}>{inner}</{tag}>"
 
 
 def _attributes(spec: schema.NodeSpec, node: Node) -> str:
     """The node's HTML attributes, those with their default left out."""
-    out = ""
-    for attr in spec.attrs:
-        value = attr.rendered(node.attrs) if attr.html and attr.kept else None
-        if value is not None and value != attr.default:
-            out += f' {attr.html}="{html.escape(str(value))}"'
-    return out
+    out = f' data-type="{spec.html_type}"' if spec.html_type else ""
+    style = []
+    for attr in (a for a in spec.attrs if a.kept and (a.html or a.style)):
+        value = attr.rendered(node.attrs)
+        if value is None or (value == attr.default and not isinstance(value, bool)):
+            continue
+        if attr.style:
+            style.append(f"{attr.style}: {value}")
+        else:
+            text = (
+                str(value).lower()
+                if isinstance(value, bool)
+                else ",".join(map(str, value))
+                if isinstance(value, list)
+                else str(value)
+            )
+            out += f' {attr.html}="{html.escape(text)}"'
+    return out + (f' style="{html.escape("; ".join(style))}"' if style else "")
 
 
 def _heading(node: Node) -> str:
     """<h1> to <h6>, by level."""
     level = schema.rendered(node.type, "level", node.attrs)
-    return f"<h{level}>{_inline(node.content)}</h{level}>"
+    attributes = _attributes(schema.ELEMENTS[node.type], node)
+    return f"<h{level}{attributes}>{_inline(node.content)}</h{level}>"
 
 
 def _code(node: Node) -> str:

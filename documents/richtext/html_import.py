@@ -21,13 +21,14 @@ import pycrdt
 
 from documents.richtext import schema
 from documents.richtext.model import MAX_DEPTH, SAFE_SCHEMES, Inline, Node, Text, checked_input, too_deep
+from documents.richtext.values import style_value
 from documents.richtext.yxml import write_nodes
 
 if TYPE_CHECKING:
     from typing_extensions import TypeIs
 
 # Phrasing elements beyond the table's (their content is inline), void elements and optional end tags: HTML's rules.
-_PHRASING = {"span", "ins", "sub", "sup", "mark", "small", "big", "abbr", "acronym", "cite", "q", "kbd", "samp"}
+_PHRASING = {"span", "ins", "sub", "sup", "small", "big", "abbr", "acronym", "cite", "q", "kbd", "samp"}
 _PHRASING |= {"var", "tt", "dfn", "time", "data", "bdi", "bdo", "font", "img", "wbr", "label", "ruby", "rt", "rp"}
 _PHRASING |= {"rtc"}
 _INLINE = {*schema.MARK_BY_TAG, *(tag for tag, spec in schema.NODE_BY_TAG.items() if spec.inline), *_PHRASING}
@@ -45,7 +46,14 @@ def write_html(fragment: pycrdt.XmlFragment, html_text: str) -> None:
 def parse_html(html_text: str) -> list[Inline]:
     """Sanitise HTML with nh3 (scripts, handlers and unsafe links dropped) and parse it into nodes."""
     _parse_tree(checked_input(html_text, "HTML"), loose=True)  # refuse deep nesting before nh3 spends time on it
-    clean = nh3.clean(html_text, attributes=schema.HTML_ATTRIBUTES, url_schemes=set(SAFE_SCHEMES), link_rel=None)
+    clean = nh3.clean(
+        html_text,
+        attributes=schema.HTML_ATTRIBUTES,
+        tag_attribute_values=schema.HTML_ATTRIBUTE_VALUES,
+        filter_style_properties=set(schema.STYLE_PROPERTIES),
+        url_schemes=set(SAFE_SCHEMES),
+        link_rel=None,
+    )
     return _blocks(_parse_tree(clean, loose=False).children, {})
 
 
@@ -119,21 +127,34 @@ def _blocks(children: list[_Element | str], marks: dict[str, Any]) -> list[Inlin
     return out
 
 
-def _block(element: _Element, marks: dict[str, Any]) -> list[Inline]:
-    """The node(s) for one block-level element."""
-    spec = schema.NODE_BY_TAG.get(element.tag)
-    if spec is None:
-        return _blocks(element.children, marks)
+def _spec(element: _Element) -> schema.NodeSpec | None:
+    """The row an element stands for (by its data-type where rows share a tag)."""
+    return schema.node_for_tag(element.tag, element.attrs.get("data-type"))
+
+
+def _attrs(spec: schema.NodeSpec, element: _Element) -> dict[str, Any]:
+    """The attrs the row reads from the element's attributes (and its style), repaired."""
     read = _ATTRS_FROM_TAG.get(spec.name)
     attrs: dict[str, Any] = {attr.name: element.attrs.get(attr.html) for attr in spec.attrs if attr.html}
-    attrs = spec.repaired_attrs(read(element.tag) if read else attrs)
+    attrs |= {a.name: style_value(element.attrs.get("style"), a.style) for a in spec.attrs if a.style}
+    return spec.repaired_attrs(attrs | read(element.tag) if read else attrs)
+
+
+def _block(element: _Element, marks: dict[str, Any]) -> list[Inline]:
+    """The node(s) for one block-level element."""
+    spec = _spec(element)
+    if spec is None:
+        return _blocks(element.children, marks)
+    attrs = _attrs(spec, element)
     if spec.kind == "inline":
         return [Node(spec.name, attrs, _tidy([i for c in element.children for i in _inline(c, marks)]))]
     if spec.kind == "items":
-        item = schema.ELEMENTS[spec.child].html[0]
-        children = [c for c in element.children if _is_element(c) or c.strip()]
-        items = [c if _is_element(c) and c.tag == item else _Element(item, children=[c]) for c in children]
-        return [Node(spec.name, attrs, [Node(spec.child, content=_blocks(i.children, marks)) for i in items])]
+        child = schema.ELEMENTS[spec.child]
+        items = [
+            c if _is_element(c) and c.tag == child.html[0] else _Element(child.html[0], children=[c])
+            for c in _items(element)
+        ]
+        return [Node(spec.name, attrs, [Node(spec.child, _attrs(child, i), _blocks(i.children, marks)) for i in items])]
     if spec.kind == "item":
         return _block(_Element(schema.ELEMENTS[schema.list_of(spec.name)].html[0], children=[element]), marks)
     if spec.kind == "blocks":
@@ -145,6 +166,18 @@ def _block(element: _Element, marks: dict[str, Any]) -> list[Inline]:
 
 # Attributes that HTML spells in the tag name rather than as attributes.
 _ATTRS_FROM_TAG: dict[str, Callable[[str], dict[str, Any]]] = {"heading": lambda tag: {"level": int(tag[1])}}
+
+
+def _items(element: _Element) -> list[_Element | str]:
+    """A list's or table's items: elements the table lacks between them and it give their own (a table's <tbody>),
+    and empty ones (a <colgroup>'s <col>) nothing."""
+    out: list[_Element | str] = []
+    for child in element.children:
+        if _is_element(child) and _spec(child) is None and child.tag not in _INLINE:
+            out.extend(_items(child))
+        elif _is_element(child) or child.strip():
+            out.append(child)
+    return out
 
 
 def _code(spec: schema.NodeSpec, element: _Element) -> Node:
@@ -160,9 +193,9 @@ def _inline(node: _Element | str, marks: dict[str, Any]) -> list[Inline]:
     """Inline content with collapsed whitespace; block elements met here are flattened to their text."""
     if isinstance(node, str):
         return [Text(re.sub(r"[ \t\n\r\f]+", " ", node), marks)]
-    spec = schema.NODE_BY_TAG.get(node.tag)
-    if spec is not None and spec.inline:
-        return [Node(spec.name)]
+    spec = _spec(node)
+    if spec is not None and (spec.inline or spec.kind == "leaf"):  # a block leaf here (<img>) is moved out by repair
+        return [Node(spec.name, _attrs(spec, node))]
     marks = _with_mark(node, marks)
     return [item for child in node.children for item in _inline(child, marks)]
 

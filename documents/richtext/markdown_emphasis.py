@@ -44,6 +44,16 @@ def inline_markdown(content: Sequence[Inline]) -> str:
         runs = _shift_spaces(plainer)
 
 
+def image_markdown(node: Node) -> str:
+    """An image as ``![alt](src "title")`` (nothing for a node without a safe source, or not an image)."""
+    spec = schema.element(node.type)
+    src = spec.rendered("src", node.attrs) if spec and any(a.name == "src" for a in spec.attrs) else None
+    if not src or not spec:
+        return ""
+    alt = inline_markdown([Text(spec.rendered("alt", node.attrs) or "")]).replace("\n", " ")
+    return f"![{alt}]" + destination(src, spec.rendered("title", node.attrs))
+
+
 def _md_mismatch(text: str, runs: list) -> int | None:
     """Index of the first run whose characters or mark names do not come back from parsing the Markdown."""
     parsed: list[tuple[str, frozenset[str]]] = []
@@ -110,11 +120,14 @@ def _md_close(mark: Mark) -> str:
         return _MD_DELIMITERS.get(mark[0], "")
     attrs = dict(mark[1])
     href = safe_href(attrs.get("href"))
-    if not href:
-        return ""
-    dest = re.sub(r"[\\()]", r"\\\g<0>", re.sub(r"[\x00-\x20\x7f<>]", lambda m: f"%{ord(m.group(0)):02X}", href))
-    title = re.sub(r'[\\"]', r"\\\g<0>", str(attrs.get("title") or "")).replace("\n", " ")
-    return f']({dest} "{title}")' if title else f"]({dest})"
+    return "]" + destination(href, attrs.get("title")) if href else ""
+
+
+def destination(url: str, title: Any) -> str:
+    """A link's or image's ``(destination "title")``, escaped so that it parses back as it is."""
+    dest = re.sub(r"[\\()]", r"\\\g<0>", re.sub(r"[\x00-\x20\x7f<>]", lambda m: f"%{ord(m.group(0)):02X}", url))
+    title = re.sub(r'[\\"]', r"\\\g<0>", str(title or "")).replace("\n", " ")
+    return f'({dest} "{title}")' if title else f"({dest})"
 
 
 def _md_text(chunk: str, marks: dict[str, Any]) -> str:

@@ -1,7 +1,9 @@
-"""Export a document as CommonMark (+ ~~strikethrough~~) that imports back to the same document.
+"""Export a document as GitHub-flavoured Markdown that imports back to the same document, as far as GFM can hold it.
 
 Block syntax is per node type, so each block row of ``schema`` has its renderer in ``BLOCK_SYNTAX`` (a paragraph-like
-row without one is rendered as its inline content). Inline content, the hard part, is ``markdown_emphasis``.
+row without one is rendered as its inline content). Inline content, the hard part, is ``markdown_emphasis``; tables
+are ``markdown_tables``. What Markdown cannot hold is left out: underline, highlight, text alignment, image sizes
+(docs/protocol.md lists what each format keeps).
 """
 
 from __future__ import annotations
@@ -13,14 +15,15 @@ from typing import cast
 import pycrdt
 
 from documents.richtext import schema
-from documents.richtext.markdown_emphasis import inline_markdown
+from documents.richtext.markdown_emphasis import image_markdown, inline_markdown
+from documents.richtext.markdown_tables import pipe_table
 from documents.richtext.model import Inline, Node, Text
 from documents.richtext.plain_text import inline_text
 from documents.richtext.yxml import read_nodes
 
 
 def to_markdown(fragment: pycrdt.XmlFragment) -> str:
-    """CommonMark (+ ~~strikethrough~~) for the document, ending with a newline unless empty."""
+    """GitHub-flavoured Markdown for the document, ending with a newline unless empty."""
     body = _blocks(read_nodes(fragment))
     return body + "\n" if body else ""
 
@@ -30,12 +33,18 @@ def _blocks(nodes: Sequence[Inline]) -> str:
     parts: list[str] = []
     previous, alternate = None, False
     for node in nodes:
-        flip = isinstance(node, Node) and previous == node.type and not alternate
+        flip = isinstance(node, Node) and _syntax(previous) == _syntax(node.type) and not alternate
         text = _block(node, flip) if isinstance(node, Node) else ""
         if text:  # empty paragraphs have no Markdown
             parts.append(text)
             previous, alternate = cast(Node, node).type, flip  # only a Node gives text
     return "\n\n".join(parts)
+
+
+def _syntax(name: str | None) -> tuple[str, ...] | str | None:
+    """What Markdown a block type is written as: lists of the same tokens (bullets and tasks) merge when adjacent."""
+    spec = schema.element(name) if name else None
+    return spec.markdown if spec and spec.markdown else name
 
 
 def _block(node: Node, alternate: bool = False) -> str:
@@ -58,21 +67,27 @@ def _heading(node: Node, _alternate: bool) -> str:
 
 def _bullets(node: Node, alternate: bool) -> str:
     """A bullet list: "- " items, "* " when it directly follows another."""
-    return _items(node, lambda _number: "* " if alternate else "- ")
+    return _items(node, lambda _number, _item: ("* " if alternate else "- ", ""))
+
+
+def _tasks(node: Node, alternate: bool) -> str:
+    """A task list: "- [ ] " and "- [x] " items ("* " when it directly follows another); content under the "- "."""
+    box = {True: "[x] ", False: "[ ] "}
+    return _items(node, lambda _number, item: ("* " if alternate else "- ", box[bool(item.attrs.get("checked"))]))
 
 
 def _numbers(node: Node, alternate: bool) -> str:
     """An ordered list: "1. " items, "1) " when it directly follows another."""
     start = max(schema.rendered(node.type, "start", node.attrs), 0)  # CommonMark list numbers have no sign
-    return _items(node, lambda number: f"{start + number}{')' if alternate else '.'} ")
+    return _items(node, lambda number, _item: (f"{start + number}{')' if alternate else '.'} ", ""))
 
 
-def _items(node: Node, marker: Callable[[int], str]) -> str:
-    """A list's items, each one's content indented under its marker."""
+def _items(node: Node, marker: Callable[[int, Node], tuple[str, str]]) -> str:
+    """A list's items, each one's content indented under its marker (what follows the marker is not indented for)."""
     lines = []
     for number, item in enumerate(c for c in node.content if isinstance(c, Node)):
-        mark = marker(number)
-        lines.append(re.sub(r"^(\S+) (?=\n|$)", r"\1", mark + _indent(_item(item), len(mark))))
+        mark, lead = marker(number, item)
+        lines.append(re.sub(r"^(\S+) (?=\n|$)", r"\1", mark + lead + _indent(_item(item), len(mark))))
     return "\n".join(lines)
 
 
@@ -110,6 +125,11 @@ def _rule(_node: Node, _alternate: bool) -> str:
     return "---"
 
 
+def _image(node: Node, _alternate: bool) -> str:
+    """An image, alone in its paragraph (which the import reads as the image block)."""
+    return image_markdown(node)
+
+
 # The Markdown of each block row of the table (tests/test_schema_parity.py checks that every one has an entry).
 BLOCK_SYNTAX: dict[str, Callable[[Node, bool], str]] = {
     "heading": _heading,
@@ -118,4 +138,7 @@ BLOCK_SYNTAX: dict[str, Callable[[Node, bool], str]] = {
     "blockquote": _quote,
     "codeBlock": _code,
     "horizontalRule": _rule,
+    "table": pipe_table,
+    "taskList": _tasks,
+    "image": _image,
 }

@@ -1,7 +1,8 @@
-"""Import CommonMark (+ ~~strikethrough~~) with markdown-it-py: tokens become nodes by ``schema``'s token names.
+"""Import GitHub-flavoured Markdown with markdown-it-py: tokens become nodes by ``schema``'s token names.
 
-markdown-it-py is the CommonMark reference parser's port, so what the export writes reads back exactly; raw HTML
-is disabled (it stays text) and nesting is limited before the parser recurses far.
+CommonMark plus GitHub's strikethrough, pipe tables and task lists (``mdit_py_plugins.tasklists``). markdown-it-py
+is the CommonMark reference parser's port, so what the export writes reads back exactly; raw HTML is disabled (it
+stays text) and nesting is limited before the parser recurses far.
 """
 
 from __future__ import annotations
@@ -12,13 +13,18 @@ from typing import Any
 import pycrdt
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
+from mdit_py_plugins.tasklists import tasklists_plugin
 
 from documents.richtext import schema
 from documents.richtext.model import MAX_DEPTH, Inline, Node, Text, checked_input, too_deep
+from documents.richtext.values import style_value
 from documents.richtext.yxml import write_nodes
 
-_MARKDOWN = MarkdownIt("commonmark", {"html": False, "maxNesting": 2 * MAX_DEPTH}).enable("strikethrough")
-_TEXT_TOKENS = ("text", "text_special", "html_inline", "image", "softbreak")  # softbreak reads as a space
+_MARKDOWN = MarkdownIt("commonmark", {"html": False, "maxNesting": 2 * MAX_DEPTH}).enable(["strikethrough", "table"])
+_MARKDOWN.use(tasklists_plugin)
+_TEXT_TOKENS = ("text", "text_special", "html_inline", "softbreak")  # softbreak reads as a space
+_SECTIONS = ("thead_open", "thead_close", "tbody_open", "tbody_close")  # a table's rows are its content directly
+_CHECKBOX = "task-list-item-checkbox"  # the class of the raw <input> the task list plugin puts first in an item
 
 
 def write_markdown(fragment: pycrdt.XmlFragment, markdown: str) -> None:
@@ -31,6 +37,8 @@ def parse_markdown(markdown: str) -> list[Inline]:
     root = Node(schema.ROOT)
     stack = [root]
     for token in _MARKDOWN.parse(checked_input(markdown, "Markdown")):
+        if token.type in _SECTIONS:
+            continue
         if token.nesting == 1:
             node = _open_node(token)
             stack[-1].content.append(node)
@@ -40,7 +48,7 @@ def parse_markdown(markdown: str) -> list[Inline]:
         elif token.nesting == -1:
             stack.pop()
         elif token.type == "inline":
-            stack[-1].content.extend(_inline(token.children or []))
+            stack[-1].content.extend(_inline(_task_box(stack, token.children or [])))
         elif (spec := schema.NODE_BY_TOKEN.get(token.type)) is not None:
             stack[-1].content.append(_leaf_node(spec, token))
     return root.content
@@ -59,11 +67,27 @@ def _attrs(spec: schema.NodeSpec | schema.MarkSpec, token: Token) -> dict[str, A
 
 def _open_node(token: Token) -> Node:
     """The node for an opening block token (an unknown one gives a container that repair flattens)."""
-    spec = schema.NODE_BY_TOKEN.get(token.type)
+    spec = schema.node_for_token(token.type, str(token.attrGet("class") or ""))
     if spec is None:
         return Node(token.type.removesuffix("_open"))
     read = _ATTRS_FROM_TAG.get(spec.name)
-    return Node(spec.name, spec.repaired_attrs(read(token.tag) if read else _attrs(spec, token)))
+    attrs = read(token.tag) if read else _attrs(spec, token)
+    attrs |= {a.name: style_value(str(token.attrGet("style") or ""), a.style) for a in spec.attrs if a.style}
+    return Node(spec.name, spec.repaired_attrs(attrs))
+
+
+def _task_box(stack: list[Node], children: list[Token]) -> list[Token]:
+    """The first line of a task item without its checkbox, which becomes the item's ``checked`` attribute."""
+    item = stack[-2] if len(stack) > 1 and not stack[-2].content[:-1] else None  # the paragraph is its first block
+    spec = schema.element(item.type) if item is not None else None
+    box = children[0] if children and children[0].type == "html_inline" and _CHECKBOX in children[0].content else None
+    if item is None or spec is None or not spec.markdown_class or box is None:
+        return children
+    item.attrs["checked"] = 'checked="checked"' in box.content
+    rest = children[1:]
+    if rest and rest[0].type == "text":
+        rest[0].content = rest[0].content.removeprefix(" ")
+    return rest
 
 
 # Attributes that markdown-it gives as the token's HTML tag rather than as attributes.
@@ -96,6 +120,9 @@ def _inline(tokens: list[Token]) -> list[Inline]:
                 del open_marks[index]
         elif (node := schema.NODE_BY_TOKEN.get(kind)) is not None and node.inline:
             out.append(Node(node.name))
+        elif node is not None:  # a block leaf written inline (an image), which repair moves out of the paragraph
+            alt = "".join(c.text for c in _inline(token.children or []) if isinstance(c, Text))
+            out.append(Node(node.name, {**_attrs(node, token), "alt": alt}))
         elif (mark := schema.MARK_BY_TOKEN.get(kind)) is not None:  # a leaf token that is marked text: a code span
             out.append(Text(token.content, {**marks, mark.name: {}}))
         elif kind in _TEXT_TOKENS:

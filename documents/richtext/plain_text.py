@@ -1,6 +1,8 @@
 """Plain text of a document: what the REST API's ``text``, search and version previews show.
 
-One line per paragraph-like block (a code block gives its lines), hard breaks as newlines, rules as empty lines.
+One line per paragraph-like block (a code block gives its lines), hard breaks as newlines, rules as empty lines, an
+image as its alt text; a table row is one line of its cells' text separated by tabs, and a task starts with its box,
+"[ ] " or "[x] ".
 """
 
 from __future__ import annotations
@@ -21,9 +23,16 @@ def to_text(fragment: pycrdt.XmlFragment) -> str:
 
 def _text_block(node: Node) -> str:
     """Plain text of one block: its inline text, or its blocks' lines (a leaf gives an empty line)."""
-    spec = schema.block(node.type)
+    spec = schema.element(node.type)
+    names = {attr.name for attr in spec.attrs} if spec is not None else set()
     if spec is not None and spec.kind == "leaf":
-        return ""
+        return str(node.attrs.get("alt") or "") if "alt" in names and spec.usable(node.attrs) else ""
+    if spec is not None and spec.kind == "row":
+        return "\t".join(" ".join(_text_block(c).split("\n")) for c in node.content if isinstance(c, Node))
+    if spec is not None and "checked" in names:  # a task: its box before its first line
+        return ("[x] " if node.attrs.get("checked") else "[ ] ") + "\n".join(
+            _text_block(c) for c in node.content if isinstance(c, Node)
+        )
     if (spec is not None and spec.kind in ("inline", "plain")) or any(isinstance(c, Text) for c in node.content):
         return inline_text(node.content)
     return "\n".join(_text_block(c) for c in node.content if isinstance(c, Node))

@@ -26,7 +26,12 @@ JSON = dict[str, Any]
 def to_prosemirror_json(fragment: pycrdt.XmlFragment) -> JSON:
     """The fragment's document as ProseMirror JSON; an empty document holds one empty paragraph, as in the editor."""
     blocks = _blocks(read_nodes(fragment))
-    return {"type": schema.ROOT, "content": blocks or [{"type": schema.DEFAULT_BLOCK}]}
+    return {"type": schema.ROOT, "content": blocks or [_default_block([])]}
+
+
+def _default_block(content: list[Inline]) -> JSON:
+    """The paragraph stray inline content goes in, with its attributes' defaults as the editor gives them."""
+    return _node(schema.ELEMENTS[schema.DEFAULT_BLOCK], Node(schema.DEFAULT_BLOCK, content=content))
 
 
 def _blocks(items: Sequence[Inline]) -> list[JSON]:
@@ -38,7 +43,7 @@ def _blocks(items: Sequence[Inline]) -> list[JSON]:
             loose.append(item)
             continue
         if loose:
-            out.append(_with_content({"type": schema.DEFAULT_BLOCK}, _inline(loose)))
+            out.append(_default_block(loose))
             loose = []
         if item is None:
             continue

@@ -9,6 +9,9 @@ derived from it. tests/test_schema_parity.py checks it against the schema the ed
 
 Adding a node or mark is one row here, plus only what is truly special about it: its Markdown syntax in
 ``markdown_export``, and an HTML case where "its tag, with its attributes, around its content" is not enough.
+
+(About 340 lines: the table itself is most of it, and splitting the table from the lookups derived from it would
+give every fact two homes.)
 """
 
 from __future__ import annotations
@@ -20,10 +23,12 @@ from functools import cached_property
 from typing import Any
 
 from documents.richtext.model import as_int, safe_href
+from documents.richtext.values import flag, one_of, pixels, safe_src, widths
 
 ROOT, TEXT = "doc", "text"  # ProseMirror's top node and text node: no XmlElement stands for either
 DEFAULT_BLOCK = "paragraph"  # the block stray inline content is wrapped in, and an empty document holds
 MAX_START = 999_999_999  # largest ordered list number (CommonMark allows nine digits); the bound holds both ways
+MAX_SPAN = 100  # widest colspan and rowspan kept: the editor's table map has a slot for every cell a span covers
 
 
 @dataclass(frozen=True)
@@ -37,8 +42,10 @@ class Attr:
     chars: str | None = None  # a regex class of the characters exports keep (others are dropped)
     html: str | None = None  # the HTML attribute it is read from (and written to, unless it has the default)
     markdown: str | None = None  # the markdown-it token attribute it is read from
+    style: str | None = None  # the CSS property of the HTML style attribute (and markdown-it's) it is read from
     valid: Callable[[Any], Any] | None = None  # cleans the value; None from it drops the whole mark
     kept: bool = True  # False: the editor has it, but no import or export carries it and repair drops it
+    required: bool = False  # True: a node without a usable value is dropped (an image without a safe source)
 
     def repaired(self, attrs: Mapping[str, Any]) -> Any:
         """The value to store, from the attrs a reader found (a missing attribute gets the default)."""
@@ -69,6 +76,8 @@ class NodeSpec:
     html_inner: str | None = None  # a tag written just inside the first one (``<pre><code>``)
     markdown: tuple[str, ...] = ()  # the markdown-it token types read as this node
     marks: str | None = None  # the ProseMirror marks allowed inside ("" none), when not all
+    html_type: str | None = None  # the data-type attribute that tells it from another row with the same tag
+    markdown_class: str | None = None  # the class a markdown-it plugin gives its token, telling it from another row
     text: str = ""  # what an inline leaf reads as in plain text ("\n": a line break, in every format)
 
     @cached_property
@@ -99,6 +108,10 @@ class NodeSpec:
         """The attrs to store (None values are not written)."""
         return {attr.name: attr.repaired(attrs) for attr in self.attrs if attr.kept}
 
+    def usable(self, attrs: Mapping[str, Any]) -> bool:
+        """Whether a node with these attrs is kept: every required attribute has a usable value."""
+        return all(attr.repaired(attrs) is not None for attr in self.attrs if attr.required)
+
 
 @dataclass(frozen=True)
 class MarkSpec:
@@ -119,11 +132,30 @@ class MarkSpec:
 
 _LEVEL = Attr("level", 1, bounds=(1, 6))
 _LANGUAGE = Attr("language", blank=False, chars="A-Za-z0-9_+#.-", html="class")  # HTML spells it language-<name>
+_TEXT_ALIGN = Attr("textAlign", style="text-align", valid=one_of("left", "center", "right", "justify"))
+_CELL_ATTRS = (
+    Attr("colspan", 1, bounds=(1, MAX_SPAN), html="colspan"),
+    Attr("rowspan", 1, bounds=(1, MAX_SPAN), html="rowspan"),
+    Attr("colwidth", valid=widths, html="colwidth"),
+    Attr("align", style="text-align", valid=one_of("left", "center", "right")),  # a pipe table's column alignment
+)
+_IMAGE_ATTRS = (
+    Attr("src", valid=safe_src, html="src", markdown="src", required=True),
+    Attr("alt", blank=False, html="alt"),  # markdown-it gives the alt text as the token's content
+    Attr("title", blank=False, html="title", markdown="title"),
+    Attr("width", valid=pixels, html="width"),
+    Attr("height", valid=pixels, html="height"),
+)
 NODES: tuple[NodeSpec, ...] = (
     NodeSpec(ROOT, "block+"),
-    NodeSpec(DEFAULT_BLOCK, "inline*", "block", html=("p",), markdown=("paragraph_open",)),
+    NodeSpec(DEFAULT_BLOCK, "inline*", "block", (_TEXT_ALIGN,), html=("p",), markdown=("paragraph_open",)),
     NodeSpec(
-        "heading", "inline*", "block", (_LEVEL,), html=tuple(f"h{n}" for n in range(1, 7)), markdown=("heading_open",)
+        "heading",
+        "inline*",
+        "block",
+        (_TEXT_ALIGN, _LEVEL),
+        html=tuple(f"h{n}" for n in range(1, 7)),
+        markdown=("heading_open",),
     ),
     NodeSpec("bulletList", "listItem+", "block list", html=("ul",), markdown=("bullet_list_open",)),
     NodeSpec(
@@ -140,6 +172,29 @@ NODES: tuple[NodeSpec, ...] = (
     NodeSpec("horizontalRule", "", "block", html=("hr",), markdown=("hr",)),
     NodeSpec("hardBreak", "", "inline", html=("br",), markdown=("hardbreak",), text="\n"),
     NodeSpec(TEXT, "", "inline"),
+    NodeSpec("table", "tableRow+", "block", html=("table",), html_inner="tbody", markdown=("table_open",)),
+    NodeSpec("tableRow", "(tableCell | tableHeader)*", html=("tr",), markdown=("tr_open",)),
+    NodeSpec("tableHeader", "block+", "", _CELL_ATTRS, html=("th",), markdown=("th_open",)),
+    NodeSpec("tableCell", "block+", "", _CELL_ATTRS, html=("td",), markdown=("td_open",)),
+    NodeSpec(
+        "taskList",
+        "taskItem+",
+        "block list",
+        html=("ul",),
+        markdown=("bullet_list_open",),
+        html_type="taskList",
+        markdown_class="contains-task-list",
+    ),
+    NodeSpec(
+        "taskItem",
+        "paragraph block*",
+        attrs=(Attr("checked", False, valid=flag, html="data-checked"),),
+        html=("li",),
+        markdown=("list_item_open",),
+        html_type="taskItem",
+        markdown_class="task-list-item",
+    ),
+    NodeSpec("image", "", "block", _IMAGE_ATTRS, html=("img",), markdown=("image",)),
 )
 
 _LINK_ATTRS = (
@@ -155,7 +210,8 @@ MARKS: tuple[MarkSpec, ...] = (
     MarkSpec("bold", html=("strong", "b"), markdown=("strong_open",), delimiter="**"),
     MarkSpec("italic", html=("em", "i"), markdown=("em_open",), delimiter="*"),
     MarkSpec("strike", html=("s", "strike", "del"), markdown=("s_open",), delimiter="~~"),
-    MarkSpec("underline", html=("u",)),  # Markdown has no underline
+    MarkSpec("underline", html=("u",)),  # GitHub-flavoured Markdown has no underline
+    MarkSpec("highlight", html=("mark",)),  # nor highlight
     MarkSpec("code", html=("code",), markdown=("code_inline",), excludes="_"),
 )
 
@@ -165,6 +221,7 @@ _KINDS = (
     ("plain", re.compile(r"text\*")),  # unmarked text only (with marks "")
     ("blocks", re.compile(r"block\+")),  # one or more blocks
     ("items", re.compile(r"(\w+)\+")),  # one or more of the child type
+    ("row", re.compile(r"\((\w+) \| \w+\)\*")),  # cells of either type (the first is what stray content goes in)
     ("item", re.compile(r"(\w+) block\*")),  # the child type, then any blocks
     ("leaf", re.compile(r"")),  # nothing
 )
@@ -218,15 +275,37 @@ def is_break(name: str) -> bool:
     return spec is not None and spec.inline and spec.text == "\n"
 
 
+def cell_types() -> tuple[str, str]:
+    """The two node types a table row holds: the plain cell (where stray content goes) and the header cell."""
+    row = next(spec for spec in ELEMENTS.values() if spec.kind == "row")
+    cell, header = re.findall(r"\w+", row.content)
+    return cell, header
+
+
 def list_of(item: str) -> str:
     """The first node type (in table order) that holds items of this type: where a stray item goes."""
     return next(spec.name for spec in ELEMENTS.values() if spec.kind == "items" and spec.child == item)
 
 
-NODE_BY_TAG = {tag: spec for spec in ELEMENTS.values() for tag in spec.html}
+# Rows told apart by a data-type (HTML) or a plugin's class (Markdown) are looked up by it; the others by tag or token.
+NODE_BY_TAG = {tag: spec for spec in ELEMENTS.values() if not spec.html_type for tag in spec.html}
+NODE_BY_TYPE = {spec.html_type: spec for spec in ELEMENTS.values() if spec.html_type}
+NODE_BY_TOKEN = {token: spec for spec in ELEMENTS.values() if not spec.markdown_class for token in spec.markdown}
+NODE_BY_CLASS = {spec.markdown_class: spec for spec in ELEMENTS.values() if spec.markdown_class}
 MARK_BY_TAG = {tag: spec for spec in MARKS for tag in spec.html}
-NODE_BY_TOKEN = {token: spec for spec in ELEMENTS.values() for token in spec.markdown}
 MARK_BY_TOKEN = {token: spec for spec in MARKS for token in spec.markdown}
+
+
+def node_for_tag(tag: str, data_type: str | None) -> NodeSpec | None:
+    """The row an HTML element stands for: by its data-type when a row claims it for this tag, else by its tag."""
+    spec = NODE_BY_TYPE.get(data_type or "")
+    return spec if spec is not None and tag in spec.html else NODE_BY_TAG.get(tag)
+
+
+def node_for_token(token: str, classes: str | None) -> NodeSpec | None:
+    """The row a markdown-it token stands for: by a plugin's class when a row claims it for this token, else by type."""
+    spec = NODE_BY_CLASS.get(classes or "")
+    return spec if spec is not None and token in spec.markdown else NODE_BY_TOKEN.get(token)
 
 
 def _tags(spec: NodeSpec | MarkSpec) -> tuple[str, ...]:
@@ -239,11 +318,18 @@ def _tags(spec: NodeSpec | MarkSpec) -> tuple[str, ...]:
 # HTML reader uses (a <div> still separates paragraphs). Both allow only the attributes the table reads.
 _ROWS: tuple[NodeSpec | MarkSpec, ...] = (*ELEMENTS.values(), *MARKS)
 HTML_TAGS = frozenset(tag for spec in _ROWS for tag in _tags(spec))
+_READ = {tag: [a for spec in _ROWS if tag in _tags(spec) for a in spec.attrs if a.kept] for tag in sorted(HTML_TAGS)}
 HTML_ATTRIBUTES = {
     tag: names
-    for tag in sorted(HTML_TAGS)
-    if (names := {attr.html for spec in _ROWS if tag in _tags(spec) for attr in spec.attrs if attr.html and attr.kept})
+    for tag, attrs in _READ.items()
+    if (names := {n for a in attrs for n in (a.html, a.style and "style") if n})
 }
+# Attributes allowed with given values only: a row's data-type, and the one CSS property rows read from style.
+HTML_ATTRIBUTE_VALUES = {
+    tag: {"data-type": {name for name, spec in NODE_BY_TYPE.items() if tag in spec.html}}
+    for tag in sorted({tag for spec in NODE_BY_TYPE.values() for tag in spec.html})
+}
+STYLE_PROPERTIES = frozenset(attr.style for spec in _ROWS for attr in spec.attrs if attr.style)
 
 
 def describe() -> str:

@@ -36,11 +36,13 @@ from documents.web.api_schema import (
     DocumentSearch,
     errors,
 )
+from documents.web.office_export import OFFICE_FORMATS, missing_message, to_office
 from documents.web.serializers import (
     ALL_EXPORT_FORMATS,
     DocumentCreateSerializer,
     DocumentDetailSerializer,
     DocumentSerializer,
+    ErrorSerializer,
     ExportQuerySerializer,
     MemberSerializer,
     MemberWriteSerializer,
@@ -57,6 +59,8 @@ EXPORT_TYPES = {
     "text": ("text/plain", "txt"),
     "json": ("application/json", "json"),
     "yjs": ("application/octet-stream", "yjs"),
+    "docx": ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", "docx"),
+    "odt": ("application/vnd.oasis.opendocument.text", "odt"),
 }
 
 
@@ -213,6 +217,8 @@ def export_body(document: Any, fmt: str) -> tuple[str | bytes, str]:
         return export_update(document), content_type
     if fmt == "json":
         return json.dumps(export_prosemirror(document), ensure_ascii=False), content_type
+    if fmt in OFFICE_FORMATS:
+        return to_office(export_document(document, "html"), document.title, fmt), content_type
     return export_document(document, fmt), f"{content_type}; charset=utf-8"
 
 
@@ -222,12 +228,15 @@ _EXPORT_BODIES: dict[str, Any] = {
     "text/plain": OpenApiTypes.STR,
     "application/json": PROSEMIRROR_DOC,
     "application/octet-stream": OpenApiTypes.BINARY,
+    EXPORT_TYPES["docx"][0]: OpenApiTypes.BINARY,
+    EXPORT_TYPES["odt"][0]: OpenApiTypes.BINARY,
 }
 
 
 @extend_schema(parameters=[DOCUMENT_ID])
 class ExportView(APIView):
-    """The document as Markdown, HTML, plain text, ProseMirror JSON or one Yjs update, as a download."""
+    """The document as Markdown, HTML, plain text, ProseMirror JSON, one Yjs update, Word or OpenDocument text, as a
+    download."""
 
     content_negotiation_class = FirstRendererNegotiation
 
@@ -239,7 +248,8 @@ class ExportView(APIView):
                 enum=list(ALL_EXPORT_FORMATS),
                 required=True,
                 description="markdown, html, text; json: ProseMirror JSON (the editor's getJSON()); yjs: the whole "
-                "state as one Yjs update (apply it to an empty Y.Doc).",
+                "state as one Yjs update (apply it to an empty Y.Doc); docx, odt: Word and OpenDocument text, "
+                "converted from the HTML by pandoc (501 when the server has none).",
             )
         ],
         responses={
@@ -248,6 +258,8 @@ class ExportView(APIView):
                 for content_type, _ in EXPORT_TYPES.values()
             },
             **errors(400, 401, 404),
+            500: OpenApiResponse(ErrorSerializer, description="docx or odt: pandoc failed or took too long."),
+            501: OpenApiResponse(ErrorSerializer, description=missing_message("docx or odt")),
         },
     )
     def get(self, request: Request, document_id: str) -> HttpResponse:

@@ -3,7 +3,7 @@
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
-from documents.web import api, api_content, api_versions, views
+from documents.web import api, api_content, api_images, api_versions, views
 from documents.web.api_errors import api_not_found
 from documents.web.throttling import throttle_posts
 
@@ -30,6 +30,7 @@ api_urlpatterns = [
     path("api/documents/<str:document_id>/export", api.ExportView.as_view(), name="api-document-export"),
     path("api/documents/<str:document_id>/content", api_content.ContentView.as_view(), name="api-document-content"),
     path("api/documents/<str:document_id>/update", api_content.UpdateView.as_view(), name="api-document-update"),
+    path("api/documents/<str:document_id>/images/", api_images.ImageUploadView.as_view(), name="api-image-upload"),
     path("api/documents/<str:document_id>/versions/", api_versions.VersionListView.as_view(), name="api-version-list"),
     path(
         "api/documents/<str:document_id>/versions/<str:version_id>/",
@@ -58,6 +59,8 @@ page_urlpatterns = [
     path("documents/<str:document_id>/delete/", views.delete_document, name="document-delete"),
     path("documents/<str:document_id>/share/", views.share_page, name="document-share"),
     path("documents/<str:document_id>/share/remove/", views.remove_member, name="document-share-remove"),
+    # An image of the document, to its readers only (session or API token): the editor's <img src>.
+    path("documents/<str:document_id>/images/<str:image_id>", api_images.ImageView.as_view(), name="document-image"),
 ]
 
 urlpatterns = api_urlpatterns + page_urlpatterns

@@ -3,6 +3,12 @@ import StarterKit from '@tiptap/starter-kit'
 import Collaboration from '@tiptap/extension-collaboration'
 import CollaborationCaret from '@tiptap/extension-collaboration-caret'
 import { Placeholder } from '@tiptap/extensions'
+import { ImageUpload } from './image-upload.js'
+import { TableKit } from '@tiptap/extension-table'
+import { TaskItem, TaskList } from '@tiptap/extension-list'
+import Image from '@tiptap/extension-image'
+import Highlight from '@tiptap/extension-highlight'
+import TextAlign from '@tiptap/extension-text-align'
 
 export const COLLAB_FIELD = 'default'
 
@@ -39,6 +45,16 @@ export function editorExtensions({ ydoc, provider, user }) {
         defaultProtocol: 'https',
       },
     }),
+    // Column resizing writes colwidth on every drag step; widths from other writers are still kept and shown.
+    TableKit.configure({ table: { resizable: false } }),
+    TaskList,
+    // Called only while the editor is read-only (viewers): false puts the box back as it was, since a viewer's
+    // change would not be shared (the server drops their updates).
+    TaskItem.configure({ nested: true, onReadOnlyChecked: () => false }),
+    // Images are added by upload (site-relative URLs) or by URL; pasted data: URIs would bloat the shared document.
+    Image.configure({ inline: false, allowBase64: false }),
+    Highlight,
+    TextAlign.configure({ types: ['heading', 'paragraph'] }),
     Collaboration.configure({ document: ydoc, field: COLLAB_FIELD }),
     Placeholder.configure({ placeholder: 'Start writing…' }),
     CollaborationCaret.configure({
@@ -57,12 +73,16 @@ export function editorExtensions({ ydoc, provider, user }) {
  * @param {{awareness: import('y-protocols/awareness').Awareness}} opts.provider
  * @param {{name: string, color: string}} opts.user
  * @param {boolean} [opts.editable]
+ * @param {{documentId: string, onError?: (message: string) => void}} [opts.images]  where pasted, dropped and
+ *   picked images are uploaded (frontend/src/image-upload.js); without it images can only come from elsewhere
  */
-export function createEditor({ element, ydoc, provider, user, editable = true }) {
+export function createEditor({ element, ydoc, provider, user, editable = true, images = null }) {
+  // Uploading adds no node or mark (the image node is in editorExtensions), so the schema stays the same.
+  const uploads = images && editable ? [ImageUpload.configure(images)] : []
   return new Editor({
     element,
     editable,
-    extensions: editorExtensions({ ydoc, provider, user }),
+    extensions: [...editorExtensions({ ydoc, provider, user }), ...uploads],
     editorProps: {
       attributes: {
         class: 'doc-editor__content',

@@ -3,10 +3,13 @@ import * as Y from 'yjs'
 import { Awareness } from 'y-protocols/awareness'
 import { createEditor } from './editor.js'
 import { createToolbar, TOOLBAR_ITEMS } from './toolbar.js'
+import { createLinkPopover } from './link-popover.js'
 
 const LABELS = [
-  'Heading 1', 'Heading 2', 'Heading 3', 'Bold', 'Italic', 'Strikethrough', 'Inline code', 'Link',
-  'Bullet list', 'Ordered list', 'Blockquote', 'Code block', 'Horizontal rule', 'Undo', 'Redo',
+  'Heading 1', 'Heading 2', 'Heading 3', 'Bold', 'Italic', 'Underline', 'Strikethrough', 'Highlight', 'Inline code',
+  'Link', 'Bullet list', 'Ordered list', 'Task list', 'Blockquote', 'Code block', 'Horizontal rule', 'Image', 'Align left',
+  'Align center', 'Align right', 'Justify', 'Insert table', 'Add row below', 'Delete row', 'Add column right',
+  'Delete column', 'Toggle header row', 'Delete table', 'Undo', 'Redo',
 ]
 
 let cleanup = []
@@ -16,22 +19,23 @@ afterEach(() => {
   document.body.replaceChildren()
 })
 
-function setup({ editable = true } = {}) {
+function setup({ editable = true, images = null } = {}) {
   const ydoc = new Y.Doc()
   const provider = { awareness: new Awareness(ydoc) }
   const host = document.createElement('div')
   const bar = document.createElement('div')
   document.body.append(bar, host)
-  const editor = createEditor({ element: host, ydoc, provider, user: { name: 'alice', color: '#2563eb' }, editable })
-  let prompted = null
-  const toolbar = createToolbar(bar, editor, { readOnly: !editable, prompt: () => prompted })
+  const editor = createEditor({ element: host, ydoc, provider, user: { name: 'alice', color: '#2563eb' }, editable, images })
+  const popover = createLinkPopover(editor)
+  const toolbar = createToolbar(bar, editor, { readOnly: !editable })
   cleanup.push(() => {
+    popover.destroy()
     toolbar.destroy()
     editor.destroy()
     provider.awareness.destroy()
   })
   const button = (label) => bar.querySelector(`button[aria-label="${label}"]`)
-  return { ydoc, provider, editor, toolbar, bar, button, setPrompt: (v) => (prompted = v) }
+  return { ydoc, provider, editor, toolbar, bar, button }
 }
 
 /** Two users' editors on two Y.Docs that exchange every update, like two browsers through the server. */
@@ -119,16 +123,28 @@ describe('editor + toolbar', () => {
     expect(ydoc.getXmlFragment('default').toString()).toContain('typed')
   })
 
-  it('adds and removes a link through the prompt', () => {
-    const { editor, button, setPrompt } = setup()
+  it('offers the image button where images upload, to editors only', () => {
+    expect(setup().button('Image').disabled).toBe(true)
+    const uploading = setup({ images: { documentId: 'd1' } })
+    expect(uploading.button('Image').disabled).toBe(false)
+    expect(uploading.editor.extensionManager.extensions.some((x) => x.name === 'imageUpload')).toBe(true)
+    const viewing = setup({ editable: false, images: { documentId: 'd1' } })
+    expect(viewing.button('Image').disabled).toBe(true)
+    expect(viewing.editor.extensionManager.extensions.some((x) => x.name === 'imageUpload')).toBe(false)
+  })
+
+  it('adds and removes a link through the link button and its popover', () => {
+    const { editor, button } = setup()
     editor.commands.insertContent('docs')
     editor.commands.selectAll()
-    setPrompt('example.com/page')
     button('Link').click()
+    const form = () => document.querySelector('#link-popover form')
+    form().querySelector('input').value = 'example.com/page'
+    form().requestSubmit()
     expect(editor.getAttributes('link').href).toBe('https://example.com/page')
     expect(button('Link').getAttribute('aria-pressed')).toBe('true')
-    setPrompt('')
     button('Link').click()
+    document.querySelector('.link-popover__remove').click()
     expect(editor.isActive('link')).toBe(false)
   })
 

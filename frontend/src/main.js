@@ -1,4 +1,6 @@
 import './style.css'
+import './panels.css'
+import './print.css'
 import { removeAwarenessStates } from 'y-protocols/awareness'
 import facts from './server-facts.json'
 import { createApi } from './api.js'
@@ -10,6 +12,9 @@ import { createStatusTracker, renderStatus } from './status.js'
 import { createShareDialog, createShareButton } from './share.js'
 import { createTitle } from './title.js'
 import { renderHistoryPanel, createHistoryButton } from './history.js'
+import { createLinkPopover } from './link-popover.js'
+import { createWordCount } from './word-count.js'
+import { createShortcutsHelp, createShortcutsButton } from './shortcuts-help.js'
 import { h } from './dom.js'
 import { icon } from './icons.js'
 import { VIEWER, ROLE_LABELS, canEditRole, isOwnerRole } from './roles.js'
@@ -17,6 +22,7 @@ import { VIEWER, ROLE_LABELS, canEditRole, isOwnerRole } from './roles.js'
 /** The roles the server may render into data-role; anything else is treated as the lowest. */
 const ROLES = new Set(facts.roles)
 const PALETTE = ['#2563eb', '#db2777', '#16a34a', '#ea580c', '#7c3aed', '#0891b2', '#ca8a04', '#dc2626']
+const UPLOAD_ERROR_MS = 8000 // how long the line saying why an image did not go in stays
 
 function colorFromName(name) {
   let hash = 0
@@ -69,7 +75,11 @@ export function mountApp(root, { createProvider = createCollabProvider } = {}) {
   const toolbarSlot = h('div', { className: 'toolbar-slot' })
   const editorHost = h('div', { id: 'editor', className: 'doc-editor' })
   const historyPanel = h('aside', { id: 'history-panel', className: 'history-panel', 'aria-label': 'Version history', hidden: true })
-  const body = h('div', { className: 'app-body' }, [h('article', { className: 'page', id: 'doc-page' }, editorHost), historyPanel])
+  const pageFooter = h('footer', { className: 'page-footer' })
+  // Why an image did not go in (too large, not an image, no permission): said once, then gone.
+  const uploadError = h('p', { id: 'upload-error', className: 'upload-error', role: 'alert', hidden: true })
+  const page = h('article', { className: 'page', id: 'doc-page' }, [uploadError, editorHost, pageFooter])
+  const body = h('div', { className: 'app-body' }, [page, historyPanel])
 
   root.append(header, toolbarSlot, body)
 
@@ -80,7 +90,18 @@ export function mountApp(root, { createProvider = createCollabProvider } = {}) {
   const user = { name: config.userName, color: config.userColor }
   provider.awareness.setLocalStateField('user', user)
 
-  const editor = createEditor({ element: editorHost, ydoc, provider, user, editable: canEdit })
+  let uploadErrorTimer = null
+  const showUploadError = (message) => {
+    uploadError.textContent = message
+    uploadError.hidden = false
+    clearTimeout(uploadErrorTimer)
+    uploadErrorTimer = setTimeout(() => (uploadError.hidden = true), UPLOAD_ERROR_MS)
+  }
+  const images = { documentId: config.documentId, apiBase: config.apiBase, csrfToken: config.csrfToken, onError: showUploadError }
+  const editor = createEditor({ element: editorHost, ydoc, provider, user, editable: canEdit, images })
+  // Added to the running editor (editor.registerPlugin): the toolbar's link button opens it with openLinkPopover.
+  const linkPopover = createLinkPopover(editor)
+  const wordCount = createWordCount(pageFooter, editor)
 
   // --- header widgets ---------------------------------------------------------------------------
   let shareDialog = null
@@ -133,6 +154,7 @@ export function mountApp(root, { createProvider = createCollabProvider } = {}) {
     root.dataset.closed = String((event && event.code) || '')
     if (!editor.isDestroyed && editor.isEditable) {
       editor.setEditable(false)
+      linkPopover.close({ refocus: false })
       toolbar.destroy()
       toolbar = createToolbar(toolbarSlot, editor, { readOnly: true })
     }
@@ -147,7 +169,10 @@ export function mountApp(root, { createProvider = createCollabProvider } = {}) {
     documentId: config.documentId,
     role: config.role,
   })
-  createHistoryButton(right, history, { before: right.querySelector('#share-button') })
+  const historyButton = createHistoryButton(right, history, { before: right.querySelector('#share-button') })
+
+  const shortcutsHelp = createShortcutsHelp({ container: root, editor })
+  createShortcutsButton(right, shortcutsHelp, { before: historyButton })
 
   // Tell the others we left right away instead of waiting for the awareness timeout.
   const onPageHide = () => {
@@ -166,6 +191,7 @@ export function mountApp(root, { createProvider = createCollabProvider } = {}) {
     destroy() {
       if (destroyed) return
       destroyed = true
+      clearTimeout(uploadErrorTimer)
       window.removeEventListener('pagehide', onPageHide)
       provider.off('closed', onClosed)
       history.destroy()
@@ -176,7 +202,11 @@ export function mountApp(root, { createProvider = createCollabProvider } = {}) {
       statusView.destroy()
       statusTracker.destroy()
       title.destroy()
+      shortcutsHelp.destroy()
+      wordCount.destroy()
       editor.destroy()
+      // After the editor: its plugins go with it, rather than the whole plugin set being rebuilt to drop two.
+      linkPopover.destroy()
       collab.destroy()
     },
   }

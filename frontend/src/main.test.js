@@ -3,6 +3,7 @@ import * as Y from 'yjs'
 import { Awareness } from 'y-protocols/awareness'
 import { mountApp, readConfig } from './main.js'
 import { buildServerUrl, indexeddbName } from './provider.js'
+import { openLinkPopover } from './link-popover.js'
 
 class FakeProvider {
   constructor(ydoc) {
@@ -168,6 +169,37 @@ describe('mountApp', () => {
     expect(root.querySelector('#doc-status').textContent).toBe('Closed by an operator — reconnecting…')
     expect(root.dataset.closed).toBeUndefined()
     expect(app.editor.isEditable).toBe(true)
+  })
+
+  it('adds the word count, the link popover and the keyboard-shortcuts dialog', () => {
+    const { root } = mount({ role: 'editor', userName: 'ed' })
+    app.editor.commands.setContent('<p>Hello there world</p>')
+    app.editor.commands.setTextSelection({ from: 7, to: 12 })
+    expect(openLinkPopover(app.editor)).toBe(true)
+    const popover = root.querySelector('#editor #link-popover')
+    expect(popover).not.toBeNull()
+    popover.querySelector('input').value = 'example.com'
+    popover.querySelector('form').requestSubmit()
+    expect(app.editor.getHTML()).toContain('href="https://example.com">there</a>')
+
+    const count = root.querySelector('#doc-page .page-footer #word-count')
+    expect(count.textContent).toMatch(/words · \d+ characters$/)
+
+    const button = root.querySelector('.app-header #shortcuts-button')
+    const buttons = [...root.querySelectorAll('.app-header__right button')].map((b) => b.id)
+    expect(buttons.indexOf('shortcuts-button')).toBeLessThan(buttons.indexOf('history-button'))
+    button.click()
+    expect(root.querySelector('#shortcuts-dialog').open).toBe(true)
+    app.destroy()
+    expect(document.querySelector('#shortcuts-dialog, #word-count, #link-popover')).toBeNull()
+  })
+
+  it('gives viewers the count and the shortcuts but no link form', () => {
+    const { root } = mount({ role: 'viewer', userName: 'vic' })
+    expect(openLinkPopover(app.editor)).toBe(false)
+    expect(root.querySelector('#link-popover')).toBeNull()
+    expect(root.querySelector('#word-count').textContent).toBe('0 words · 0 characters')
+    expect(root.querySelector('#shortcuts-button')).not.toBeNull()
   })
 
   it('puts the History button before Share for owners', () => {

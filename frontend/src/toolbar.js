@@ -2,19 +2,23 @@
 
 import { h } from './dom.js'
 import { icon } from './icons.js'
+import { openLinkPopover } from './link-popover.js'
+import { pickImage } from './image-upload.js'
 
-/** Prompts for a URL and applies, changes or removes the link on the selection. */
-export function promptForLink(editor, promptFn = (msg, def) => window.prompt(msg, def)) {
-  const previous = editor.getAttributes('link').href || ''
-  const answer = promptFn('Link URL (leave empty to remove the link)', previous || 'https://')
-  if (answer === null || answer === undefined) return false
-  const url = String(answer).trim()
-  if (url === '' || url === 'https://') {
-    return editor.chain().focus().extendMarkRange('link').unsetLink().run()
-  }
-  const href = /^[a-z][a-z0-9+.-]*:/i.test(url) || url.startsWith('/') || url.startsWith('#') ? url : `https://${url}`
-  return editor.chain().focus().extendMarkRange('link').setLink({ href }).run()
-}
+/** The image-upload options of an editor that uploads images (createEditor's `images`), else null. */
+const uploadsOf = (editor) => editor.extensionManager.extensions.find((x) => x.name === 'imageUpload')?.options ?? null
+
+/** A text-alignment button: pressed when the block at the selection has that alignment; again removes it. */
+const align = (value, label, shortcut) => ({
+  name: `align${value[0].toUpperCase()}${value.slice(1)}`, label, shortcut, icon: `align-${value}`, toggle: true,
+  isActive: (e) => e.isActive({ textAlign: value }), run: (e) => e.chain().focus().toggleTextAlign(value).run(),
+})
+
+/** A table command shown only while the selection is in a table (`inTable`); disabled where it cannot apply. */
+const tableCommand = (name, label, command) => ({
+  name, label, icon: name, toggle: false, inTable: true,
+  isActive: () => false, can: (e) => e.can()[command](), run: (e) => e.chain().focus()[command]().run(),
+})
 
 /** The toolbar's buttons, in display order; `null` entries are group separators; `icon` names an icons.js icon. */
 export const TOOLBAR_ITEMS = [
@@ -29,23 +33,46 @@ export const TOOLBAR_ITEMS = [
     isActive: (e) => e.isActive('bold'), run: (e) => e.chain().focus().toggleBold().run() },
   { name: 'italic', label: 'Italic', shortcut: 'Ctrl+I', icon: 'italic', toggle: true,
     isActive: (e) => e.isActive('italic'), run: (e) => e.chain().focus().toggleItalic().run() },
+  { name: 'underline', label: 'Underline', shortcut: 'Ctrl+U', icon: 'underline', toggle: true,
+    isActive: (e) => e.isActive('underline'), run: (e) => e.chain().focus().toggleUnderline().run() },
   { name: 'strike', label: 'Strikethrough', shortcut: 'Ctrl+Shift+S', icon: 'strike', toggle: true,
     isActive: (e) => e.isActive('strike'), run: (e) => e.chain().focus().toggleStrike().run() },
+  { name: 'highlight', label: 'Highlight', shortcut: 'Ctrl+Shift+H', icon: 'highlight', toggle: true,
+    isActive: (e) => e.isActive('highlight'), run: (e) => e.chain().focus().toggleHighlight().run() },
   { name: 'code', label: 'Inline code', shortcut: 'Ctrl+E', icon: 'code', toggle: true,
     isActive: (e) => e.isActive('code'), run: (e) => e.chain().focus().toggleCode().run() },
   { name: 'link', label: 'Link', shortcut: 'Ctrl+K', icon: 'link', toggle: true,
-    isActive: (e) => e.isActive('link'), run: (e, ctx) => promptForLink(e, ctx.prompt) },
+    isActive: (e) => e.isActive('link'), run: (e) => openLinkPopover(e) },
   null,
   { name: 'bulletList', label: 'Bullet list', shortcut: 'Ctrl+Shift+8', icon: 'bulletList', toggle: true,
     isActive: (e) => e.isActive('bulletList'), run: (e) => e.chain().focus().toggleBulletList().run() },
   { name: 'orderedList', label: 'Ordered list', shortcut: 'Ctrl+Shift+7', icon: 'orderedList', toggle: true,
     isActive: (e) => e.isActive('orderedList'), run: (e) => e.chain().focus().toggleOrderedList().run() },
+  { name: 'taskList', label: 'Task list', shortcut: 'Ctrl+Shift+9', icon: 'taskList', toggle: true,
+    isActive: (e) => e.isActive('taskList'), run: (e) => e.chain().focus().toggleTaskList().run() },
   { name: 'blockquote', label: 'Blockquote', shortcut: 'Ctrl+Shift+B', icon: 'blockquote', toggle: true,
     isActive: (e) => e.isActive('blockquote'), run: (e) => e.chain().focus().toggleBlockquote().run() },
   { name: 'codeBlock', label: 'Code block', shortcut: 'Ctrl+Alt+C', icon: 'codeBlock', toggle: true,
     isActive: (e) => e.isActive('codeBlock'), run: (e) => e.chain().focus().toggleCodeBlock().run() },
   { name: 'horizontalRule', label: 'Horizontal rule', icon: 'horizontalRule', toggle: false,
     isActive: () => false, run: (e) => e.chain().focus().setHorizontalRule().run() },
+  { name: 'image', label: 'Image', icon: 'image', toggle: false, isActive: () => false,
+    can: (e) => uploadsOf(e) !== null, run: (e) => pickImage(e, uploadsOf(e).documentId, uploadsOf(e)) },
+  null,
+  align('left', 'Align left', 'Ctrl+Shift+L'),
+  align('center', 'Align center', 'Ctrl+Shift+E'),
+  align('right', 'Align right', 'Ctrl+Shift+R'),
+  align('justify', 'Justify', 'Ctrl+Shift+J'),
+  null,
+  { name: 'insertTable', label: 'Insert table', icon: 'table', toggle: false,
+    isActive: () => false, can: (e) => e.can().insertTable({ rows: 3, cols: 3, withHeaderRow: true }),
+    run: (e) => e.chain().focus().insertTable({ rows: 3, cols: 3, withHeaderRow: true }).run() },
+  tableCommand('addRowAfter', 'Add row below', 'addRowAfter'),
+  tableCommand('deleteRow', 'Delete row', 'deleteRow'),
+  tableCommand('addColumnAfter', 'Add column right', 'addColumnAfter'),
+  tableCommand('deleteColumn', 'Delete column', 'deleteColumn'),
+  tableCommand('toggleHeaderRow', 'Toggle header row', 'toggleHeaderRow'),
+  tableCommand('deleteTable', 'Delete table', 'deleteTable'),
   null,
   { name: 'undo', label: 'Undo', shortcut: 'Ctrl+Z', icon: 'undo', toggle: false,
     isActive: () => false, can: (e) => e.can().undo(), run: (e) => e.chain().focus().undo().run() },
@@ -55,11 +82,12 @@ export const TOOLBAR_ITEMS = [
 
 /**
  * Renders the toolbar into `container`.
- * Viewers get the same buttons, all disabled, and clicking does nothing.
+ * Viewers get the same buttons, all disabled, and clicking does nothing. Table commands (`inTable`) are hidden
+ * unless the selection is in a table, so the table group is one button until there is a table to work on.
  *
  * @returns {{element: HTMLElement, update: () => void, destroy: () => void}}
  */
-export function createToolbar(container, editor, { readOnly = false, prompt } = {}) {
+export function createToolbar(container, editor, { readOnly = false } = {}) {
   /** @type {Array<{item: any, button: HTMLButtonElement}>} */
   const buttons = []
   const groups = [[]]
@@ -78,6 +106,7 @@ export function createToolbar(container, editor, { readOnly = false, prompt } = 
         title: item.shortcut ? `${item.label} (${item.shortcut})` : item.label,
         'aria-pressed': item.toggle ? 'false' : undefined,
         disabled: readOnly,
+        hidden: item.inTable ? true : undefined,
       },
       icon(item.icon),
     )
@@ -85,7 +114,7 @@ export function createToolbar(container, editor, { readOnly = false, prompt } = 
     button.addEventListener('mousedown', (event) => event.preventDefault())
     button.addEventListener('click', () => {
       if (readOnly || !editor.isEditable) return
-      item.run(editor, { prompt })
+      item.run(editor)
       update()
     })
     groups.at(-1).push(button)
@@ -110,7 +139,9 @@ export function createToolbar(container, editor, { readOnly = false, prompt } = 
 
   function update() {
     if (editor.isDestroyed) return
+    const inTable = editor.isActive('table')
     for (const { item, button } of buttons) {
+      if (item.inTable) button.hidden = !inTable
       if (item.toggle) {
         const active = !!item.isActive(editor)
         button.setAttribute('aria-pressed', active ? 'true' : 'false')
@@ -130,17 +161,6 @@ export function createToolbar(container, editor, { readOnly = false, prompt } = 
     }
   }
 
-  const onKeyDown = (event) => {
-    if (readOnly || !editor.isEditable) return
-    if ((event.ctrlKey || event.metaKey) && !event.altKey && !event.shiftKey && event.key.toLowerCase() === 'k') {
-      event.preventDefault()
-      promptForLink(editor, prompt)
-      update()
-    }
-  }
-  const editorDom = editor.view && editor.view.dom
-  if (editorDom) editorDom.addEventListener('keydown', onKeyDown)
-
   editor.on('transaction', update)
   editor.on('selectionUpdate', update)
   editor.on('focus', update)
@@ -154,7 +174,6 @@ export function createToolbar(container, editor, { readOnly = false, prompt } = 
       editor.off('transaction', update)
       editor.off('selectionUpdate', update)
       editor.off('focus', update)
-      if (editorDom) editorDom.removeEventListener('keydown', onKeyDown)
       toolbar.remove()
     },
   }
