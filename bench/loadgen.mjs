@@ -28,7 +28,9 @@
  * Y.Doc, so every update they send is a real Yjs update to the ProseMirror fragment "default".
  *
  * Each update inserts "§<microseconds>" into the sender's paragraph: the sender's clock (performance.now()) at the
- * moment it was sent. Senders and receivers share this process, hence this clock.
+ * moment it was sent. Senders and receivers share this process, hence this clock. Every PARAGRAPH_UPDATES updates
+ * the sender starts a new paragraph, as people do: one endless paragraph would measure yrs, whose cost per insert
+ * grows with the length of the run of text it extends (docs/performance.md), rather than the server.
  */
 import { readFileSync } from 'node:fs'
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
@@ -43,6 +45,8 @@ const config = JSON.parse(readFileSync(process.argv[2], 'utf8'))
 const MARKER = Buffer.from('§', 'utf8') // 0xC2 0xA7: never the start of a varint-encoded header byte pair here
 const EMPTY_SYNC_STEP2 = Uint8Array.from([0, 1, 2, 0, 0]) // sync, step 2, the empty update [0, 0]
 const LAG_RESOLUTION_MS = 5
+// Updates (words, or keystrokes of the ingest session) per paragraph.
+const PARAGRAPH_UPDATES = 60
 const EMPTY_DOC = new Y.Doc() // what a receiver knows: nothing (its SyncStep1 asks for everything)
 const nowUs = () => Math.round(performance.now() * 1000)
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -127,6 +131,7 @@ class LightClient {
     this.roomSize = roomSize
     this.doc = sender ? new Y.Doc() : null
     this.text = null
+    this.words = 0
     this.synced = false
     this.syncBytes = 0
     this.serverStateVector = null // the server's last SyncStep1 (its state vector), as received
@@ -196,17 +201,31 @@ class LightClient {
       syncProtocol.writeUpdate(encoder, update)
       this.ws.send(encoding.toUint8Array(encoder))
     })
+    this.newParagraph()
+  }
+
+  newParagraph () {
     const paragraph = new Y.XmlElement('paragraph')
     this.text = new Y.XmlText()
+    this.words = 0
     paragraph.insert(0, [this.text])
     const fragment = this.doc.getXmlFragment('default')
     fragment.insert(fragment.length, [paragraph])
   }
 
-  /** Type one timestamped word; every other client of the room should receive it. */
+  /** Type one timestamped word (in a new paragraph after PARAGRAPH_UPDATES of them, with the paragraph in the same
+   * update); every other client of the room should receive it. */
   sendUpdate () {
     const ts = nowUs()
-    this.text.insert(this.text.length, `§${ts} `)
+    if (this.words === PARAGRAPH_UPDATES) {
+      this.doc.transact(() => {
+        this.newParagraph()
+        this.text.insert(0, `§${ts} `)
+      })
+    } else {
+      this.text.insert(this.text.length, `§${ts} `)
+    }
+    this.words += 1
     const receivers = this.roomSize - 1
     stats.expected += receivers
     if (ts >= stats.windowStartUs && ts < stats.windowEndUs) stats.expectedInWindow += receivers
@@ -564,7 +583,8 @@ async function sync () {
   }
 }
 
-/** ``count`` updates of one person typing (a keystroke each; a new paragraph every 60, a backspace every 17). */
+/** ``count`` updates of one person typing (a keystroke each; a new paragraph every PARAGRAPH_UPDATES, a backspace
+ * every 17). */
 function typingSession (count) {
   const doc = new Y.Doc()
   const messages = []
@@ -572,7 +592,7 @@ function typingSession (count) {
   const fragment = doc.getXmlFragment('default')
   let text = null
   for (let i = 0; messages.length < count; i++) {
-    if (text === null || i % 60 === 0) {
+    if (text === null || i % PARAGRAPH_UPDATES === 0) {
       const paragraph = new Y.XmlElement('paragraph')
       text = new Y.XmlText()
       paragraph.insert(0, [text])

@@ -96,6 +96,9 @@ def profile_load(kind: str, tokens: list[str], docs: dict[str, list[str]], rate:
     if kind == "fanout50":
         room = {"id": docs["fanout50"][0], "clients": 50, "senders": 50}
         return fanout_config([room], tokens, rate, warmupS=2, durationS=seconds + 3, drainTimeoutS=20)
+    if kind == "pair":
+        room = {"id": docs["pair"][0], "clients": 2, "senders": 2}
+        return fanout_config([room], tokens, rate, warmupS=2, durationS=seconds + 3, drainTimeoutS=20)
     if kind == "many":
         rooms = [{"id": doc, "clients": 2, "senders": 2} for doc in docs["many"]]
         return fanout_config(

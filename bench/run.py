@@ -91,8 +91,9 @@ def parse_args() -> argparse.Namespace:
         "--profile",
         nargs="?",
         const="fanout50",
-        choices=("fanout50", "many", "connections"),
-        help="instead of the figures, profile the project's server with py-spy under one load (default: 50 editors)",
+        choices=("fanout50", "pair", "many", "connections"),
+        help="instead of the figures, profile the project's server with py-spy under one load (default: 50 editors;"
+        " pair: 2 editors of one document)",
     )
     parser.add_argument("--profile-rate", type=int, default=1000)
     parser.add_argument("--profile-seconds", type=int, default=20)
@@ -105,12 +106,13 @@ def profile(args: argparse.Namespace, server: Server, work: Path, tokens: list[s
 
     docs = {
         "fanout50": create_documents(1, "profile"),
+        "pair": create_documents(1, "pair") if args.profile == "pair" else [],
         "many": create_documents(args.documents, "many") if args.profile == "many" else [],
         "connections": create_documents(100, "idle") if args.profile == "connections" else [],
     }
     server.start()
     config = profiling.profile_load(args.profile, tokens, docs, args.profile_rate, args.profile_seconds)
-    lead = {"fanout50": 2.5, "many": 2.5, "connections": 0.0}[args.profile]
+    lead = {"fanout50": 2.5, "pair": 2.5, "many": 2.5, "connections": 0.0}[args.profile]
     out = args.profile_out or work / f"profile-{args.profile}"
     print(profiling.run_profile(server, work, config, args.profile_seconds, lead, out))
 

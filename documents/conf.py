@@ -73,6 +73,9 @@ class CollabConfig:
     MAX_DOCUMENT_BYTES: int = _tunable(16 * 1024 * 1024, AT_LEAST_ONE)  # size cap of a document's Yjs state
     COMPACT_LOG_COUNT: int = _tunable(500, AT_LEAST_ONE)  # compact when the log holds this many updates...
     COMPACT_LOG_BYTES: int = _tunable(1024 * 1024, AT_LEAST_ONE)  # ...or this many bytes
+    # ...but while it is open, a document waits past COMPACT_LOG_COUNT until its log is this share of its snapshot:
+    # each compaction rebuilds the whole document, so a fixed count made a large, busy document's cost quadratic
+    COMPACT_LOG_SHARE: float = _tunable(0.25, NOT_NEGATIVE)
     # Largest stored snapshot segment (and sync chunk sent to a client); at most MAX_MESSAGE_BYTES (checks.py)
     SEGMENT_BYTES: int = _tunable(512 * 1024, AT_LEAST_ONE)
     ROOM_GRACE_SECONDS: float = _tunable(2.0, NOT_NEGATIVE)  # how long an empty room stays loaded

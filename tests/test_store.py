@@ -81,3 +81,35 @@ def test_compaction_splits_large_documents() -> None:
     assert len(pieces) > 1
     assert all(len(piece) <= 100_000 for piece in pieces)
     assert sorted(content(pieces)) == sorted(content(updates))
+
+
+async def test_a_large_open_document_compacts_once_its_log_is_a_share_of_its_snapshot(
+    settings: Any, alice: Any
+) -> None:
+    """Past the log count, an open document compacts only once its log holds COMPACT_LOG_SHARE of the snapshot's
+    bytes: a rebuild of a large document every few hundred keystrokes would cost more than the edits."""
+    settings.COLLAB = {**settings.COLLAB, "COMPACT_LOG_COUNT": 20, "COMPACT_LOG_SHARE": 0.25}
+    store = DocumentStore(MemoryStorage())
+    doc_id = uuid.uuid4()
+    big = Doc()
+    updates: list[bytes] = []
+    big.observe(lambda event: updates.append(event.update))
+    text = big.get("t", type=Text)
+    text.insert(0, "x" * 40_000)
+    store.backend.segments[doc_id] = list(updates)
+    updates.clear()
+    await store.load(doc_id)
+    for i in range(400):
+        text.insert(len(text), str(i % 10))
+    snapshot = sum(map(len, store.backend.segments[doc_id]))
+    logged = 0
+    compacted_at = None
+    for update in updates:
+        store.append(doc_id, update)
+        logged += len(update)
+        await store.flush()
+        if compacted_at is None and not store.backend.log[doc_id]:
+            compacted_at = logged
+    # Compacted, and not before the log reached a quarter of the snapshot (it would have after 20 updates)
+    assert compacted_at is not None and 0.25 * snapshot <= compacted_at < 0.25 * snapshot + 100, (logged, snapshot)
+    assert content(await store.load(doc_id)) == str(text)

@@ -47,6 +47,8 @@ class DocumentStore:
         _buffer: updates accepted but not yet committed, per document, in arrival order.
         _buffered_bytes: the size of each document's buffered updates; ``buffered_bytes`` is their sum.
         _stats: the size of each loaded document's stored log, to decide when to compact.
+        _snapshot_bytes: the size of each loaded document's snapshot segments (at most: see ``compact``), for the
+            same decision.
         _executor: the single writer thread all storage calls run on, in submission order.
         _flusher: the task committing the buffer every flush window (and retrying after failures).
         failing_since: ``time.monotonic()`` of the first failed write of the current outage, or None.
@@ -59,6 +61,7 @@ class DocumentStore:
         self._buffered_bytes: dict[uuid.UUID, int] = defaultdict(int)
         self.buffered_bytes = 0
         self._stats: dict[uuid.UUID, LogStats] = defaultdict(LogStats)
+        self._snapshot_bytes: dict[uuid.UUID, int] = defaultdict(int)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="document-store")
         self._flusher: asyncio.Task[None] | None = None
         self._flush_lock: asyncio.Lock | None = None
@@ -82,6 +85,7 @@ class DocumentStore:
                 await self.compact(document_id)
                 rows, stats = await self._run(self.backend.read, document_id)
         self._stats[document_id] = stats
+        self._snapshot_bytes[document_id] = sum(map(len, rows.segments))
         # Updates not yet written (the database was failing) still belong to the document.
         rows.log.extend(self._buffer.get(document_id, ()))
         return rows
@@ -142,12 +146,15 @@ class DocumentStore:
     async def compact(self, document_id: uuid.UUID) -> None:
         """Fold the document's log into its snapshot segments."""
         await self._run(self.backend.compact, document_id)
+        # An upper bound (folding merges and drops deleted content): compacting a little later is harmless.
+        self._snapshot_bytes[document_id] += self._stats[document_id].bytes
         self._stats[document_id] = LogStats()
         telemetry.current.compaction()
 
     def forget(self, document_id: uuid.UUID) -> None:
         """Drop the in-memory bookkeeping of a document whose room unloaded (after its final flush)."""
         self._stats.pop(document_id, None)
+        self._snapshot_bytes.pop(document_id, None)
 
     def read_sync(self, document_id: uuid.UUID) -> StoredRows:
         """The stored rows and still-buffered updates, read on the calling thread (synchronous views, no room)."""
@@ -244,7 +251,8 @@ class DocumentStore:
             stats = self._stats[document_id]
             stats.count += len(updates)
             stats.bytes += sum(len(update) for update in updates)
-            if stats.count > config.COMPACT_LOG_COUNT or stats.bytes > config.COMPACT_LOG_BYTES:
+            share = stats.bytes >= config.COMPACT_LOG_SHARE * self._snapshot_bytes[document_id]
+            if (stats.count > config.COMPACT_LOG_COUNT and share) or stats.bytes > config.COMPACT_LOG_BYTES:
                 yield document_id
 
     def _ensure_flusher(self) -> None:

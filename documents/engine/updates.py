@@ -15,6 +15,10 @@ from documents.engine.update_reader import ID, SKIP, UpdateStructure, read_updat
 StateVector = dict[int, int]
 # Stored updates are applied in merged batches: applying many small updates one by one is slow.
 BATCH = 500
+# yrs' merge_updates costs grow with the square of the number of updates it is given, and it holds the interpreter
+# lock throughout (4,000 updates: 64 ms; 31,000: 12.7 s, every other thread stopped). Merging at most this many at a
+# time, then merging the results the same way, keeps the cost linear: 4,000 updates take 4 ms.
+MERGE_FAN_IN = 16
 
 
 def has_items(update: bytes) -> bool:
@@ -73,10 +77,13 @@ def apply_batches(doc: Doc, updates: list[bytes]) -> None:
 
 
 def merge(updates: list[bytes]) -> bytes:
-    """One update equivalent to ``updates`` (no Doc involved)."""
+    """One update equivalent to ``updates`` (no Doc involved), merged ``MERGE_FAN_IN`` at a time."""
     if not updates:
         return EMPTY_UPDATE
-    return updates[0] if len(updates) == 1 else merge_updates(*updates)
+    while len(updates) > 1:
+        groups = (updates[start : start + MERGE_FAN_IN] for start in range(0, len(updates), MERGE_FAN_IN))
+        updates = [group[0] if len(group) == 1 else merge_updates(*group) for group in groups]
+    return updates[0]
 
 
 def pack_updates(updates: list[bytes], limit: int) -> list[bytes]:
