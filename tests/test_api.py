@@ -299,4 +299,5 @@ def test_schema_lists_every_endpoint(db: Any) -> None:
         "application/octet-stream",
         "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
         "application/vnd.oasis.opendocument.text",
+        "application/zip",
     }

@@ -83,7 +83,7 @@ def test_schema_declares_exports_and_updates() -> None:
     paths = openapi()["paths"]
     export = paths["/api/documents/{document_id}/export"]["get"]
     fmt = next(parameter for parameter in export["parameters"] if parameter["name"] == "format")
-    assert sorted(fmt["schema"]["enum"]) == ["docx", "html", "json", "markdown", "odt", "text", "yjs"]
+    assert sorted(fmt["schema"]["enum"]) == ["docx", "html", "json", "markdown", "odt", "text", "yjs", "zip"]
     assert export["responses"]["200"]["content"]["application/octet-stream"]["schema"] == {
         "type": "string",
         "format": "binary",

@@ -14,6 +14,8 @@ from typing import Any
 from xml.etree import ElementTree
 
 import pytest
+from django.core.cache import cache
+from django.core.files.storage import default_storage
 from django.test import AsyncClient
 from rest_framework.test import APIClient
 
@@ -22,6 +24,7 @@ from documents.models import Document
 from documents.web import office_export
 from documents.web.office_export import to_office
 from tests.services import require
+from tests.test_images import png, stored, upload
 
 pytestmark = pytest.mark.django_db
 
@@ -49,6 +52,7 @@ R = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
 TEXT = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}"
 XLINK = "{http://www.w3.org/1999/xlink}"
 DC = "{http://purl.org/dc/elements/1.1/}"
+DRAW = "{urn:oasis:names:tc:opendocument:xmlns:drawing:1.0}"
 
 
 @pytest.fixture
@@ -152,6 +156,85 @@ def test_tags_that_load_resources_never_reach_pandoc(pandoc: None, tmp_path: Pat
     with zipfile.ZipFile(io.BytesIO(to_office(page, "t", "docx"))) as archive:
         assert not [name for name in archive.namelist() if name.startswith("word/media/")]
         assert b"beforeafter" in archive.read("word/document.xml")
+
+
+# -- the document's own images, and no other -----------------------------------------------------------------------
+@pytest.fixture
+def media(settings: Any, tmp_path: Path) -> Path:
+    """Image files in a fresh directory; throttle counts from nothing."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path)}},
+    }
+    cache.clear()
+    return tmp_path
+
+
+@pytest.fixture
+def illustrated(media: Path, callers: dict[str, APIClient], document: Document, alice: Any) -> dict[str, bytes]:
+    """The document shows one image of its own, one of another document (under both URLs) and an external one."""
+    own = stored(upload(callers["editor"], document, png(16, 12)))
+    other = Document.objects.create(title="Other", owner=alice)
+    theirs = stored(upload(callers["owner"], other, png(30, 20)))
+    replace_content(
+        document,
+        "markdown",
+        f"Before\n\n![own](/documents/{document.pk}/images/{own.pk})\n\n"
+        f"![theirs](/documents/{other.pk}/images/{theirs.pk})\n\n"
+        f"![disguised](/documents/{document.pk}/images/{theirs.pk})\n\n"
+        "![far](http://127.0.0.1:9/never.png)\n\nAfter\n",
+    )
+    with default_storage.open(own.file.name, "rb") as mine, default_storage.open(theirs.file.name, "rb") as other_file:
+        return {"own": mine.read(), "theirs": other_file.read()}
+
+
+def media_files(body: bytes, folder: str) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(body)) as archive:
+        return {name: archive.read(name) for name in archive.namelist() if name.startswith(folder)}
+
+
+def test_docx_carries_the_documents_own_image_only(
+    pandoc: None, callers: dict[str, APIClient], document: Document, illustrated: dict[str, bytes]
+) -> None:
+    response = export(callers["viewer"], document, "docx")
+    assert response.status_code == 200, response.content
+    files = media_files(response.content, "word/media/")
+    assert list(files.values()) == [illustrated["own"]]
+    (name,) = files
+    relations = {rel.get("Target") for rel in part(response.content, "word/_rels/document.xml.rels")}
+    assert name.removeprefix("word/") in relations
+    texts = [text for _, text in docx_paragraphs(response.content)]
+    assert "Before" in texts and "After" in texts
+
+
+def test_odt_carries_the_documents_own_image_only(
+    pandoc: None, callers: dict[str, APIClient], document: Document, illustrated: dict[str, bytes]
+) -> None:
+    response = export(callers["viewer"], document, "odt")
+    assert response.status_code == 200, response.content
+    files = media_files(response.content, "Pictures/")
+    assert list(files.values()) == [illustrated["own"]]
+    (name,) = files
+    frames = [image.get(f"{XLINK}href") for image in part(response.content, "content.xml").iter(f"{DRAW}image")]
+    assert frames == [name]
+
+
+def test_only_the_given_image_files_reach_pandoc(pandoc: None, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(png(3, 3))
+    given = png(7, 7)
+    name = "0b7c3f9e-5d41-4c5e-9a0e-6c1f2d3e4a5b.png"
+    page = (
+        f'<p>a<img src="{name}">b<img src="{secret}">c<img src="file://{secret}">'
+        f'd<img src="../{secret.name}">e<img src="http://127.0.0.1:9/x.png"></p>'
+    )
+    for fmt, folder in (("docx", "word/media/"), ("odt", "Pictures/")):
+        assert list(media_files(to_office(page, "t", fmt, {name: given}), folder).values()) == [given]
+
+
+def test_image_file_names_are_checked() -> None:
+    with pytest.raises(ValueError, match="not an image file name"):
+        to_office("<p>x</p>", "t", "docx", {"../escape.png": b"x"})
 
 
 # -- who may export ---------------------------------------------------------------------------------------------

@@ -51,6 +51,7 @@ from documents.web.serializers import (
     TokenSerializer,
     detail_data,
 )
+from documents.web.zip_export import local_copy, to_zip
 
 # Each export format: its content type and file extension (the text formats are sent as UTF-8).
 EXPORT_TYPES = {
@@ -61,6 +62,7 @@ EXPORT_TYPES = {
     "yjs": ("application/octet-stream", "yjs"),
     "docx": ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", "docx"),
     "odt": ("application/vnd.oasis.opendocument.text", "odt"),
+    "zip": ("application/zip", "zip"),
 }
 
 
@@ -217,8 +219,11 @@ def export_body(document: Any, fmt: str) -> tuple[str | bytes, str]:
         return export_update(document), content_type
     if fmt == "json":
         return json.dumps(export_prosemirror(document), ensure_ascii=False), content_type
-    if fmt in OFFICE_FORMATS:
-        return to_office(export_document(document, "html"), document.title, fmt), content_type
+    if fmt in OFFICE_FORMATS:  # with the document's own images, as files beside the HTML
+        copy = local_copy(document, ("html",), "")
+        return to_office(copy.texts["html"], document.title, fmt, copy.images), content_type
+    if fmt == "zip":
+        return to_zip(document, lambda extension: export_filename(document.title, extension)), content_type
     return export_document(document, fmt), f"{content_type}; charset=utf-8"
 
 
@@ -230,13 +235,14 @@ _EXPORT_BODIES: dict[str, Any] = {
     "application/octet-stream": OpenApiTypes.BINARY,
     EXPORT_TYPES["docx"][0]: OpenApiTypes.BINARY,
     EXPORT_TYPES["odt"][0]: OpenApiTypes.BINARY,
+    EXPORT_TYPES["zip"][0]: OpenApiTypes.BINARY,
 }
 
 
 @extend_schema(parameters=[DOCUMENT_ID])
 class ExportView(APIView):
-    """The document as Markdown, HTML, plain text, ProseMirror JSON, one Yjs update, Word or OpenDocument text, as a
-    download."""
+    """The document as Markdown, HTML, plain text, ProseMirror JSON, one Yjs update, Word or OpenDocument text, or a
+    zip of Markdown and HTML with the images, as a download."""
 
     content_negotiation_class = FirstRendererNegotiation
 
@@ -249,7 +255,9 @@ class ExportView(APIView):
                 required=True,
                 description="markdown, html, text; json: ProseMirror JSON (the editor's getJSON()); yjs: the whole "
                 "state as one Yjs update (apply it to an empty Y.Doc); docx, odt: Word and OpenDocument text, "
-                "converted from the HTML by pandoc (501 when the server has none).",
+                "converted from the HTML by pandoc (501 when the server has none), with the document's own images; "
+                "zip: a zip archive of TITLE.md and TITLE.html whose images point at images/IMAGE_ID.EXT, the "
+                "document's own images in that folder (an image it cannot carry keeps its server URL).",
             )
         ],
         responses={

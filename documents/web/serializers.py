@@ -17,9 +17,9 @@ from documents.bridge import EXPORT_FORMATS
 from documents.models import MEMBER_ROLES, Document, Role, Version
 from documents.web.office_export import OFFICE_FORMATS
 
-# Exports of the whole document besides the renderings of EXPORT_FORMATS: ProseMirror JSON, the Yjs state, and the
-# office files pandoc makes of the HTML.
-ALL_EXPORT_FORMATS = (*EXPORT_FORMATS, "json", "yjs", *OFFICE_FORMATS)
+# Exports of the whole document besides the renderings of EXPORT_FORMATS: ProseMirror JSON, the Yjs state, the
+# office files pandoc makes of the HTML, and a zip of Markdown and HTML with the images.
+ALL_EXPORT_FORMATS = (*EXPORT_FORMATS, "json", "yjs", *OFFICE_FORMATS, "zip")
 IMPORT_FORMATS = ("markdown", "html")
 NOT_ONLY_WHITESPACE = r"\S"
 
