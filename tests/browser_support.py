@@ -11,14 +11,15 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 import requests
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
 from rest_framework.authtoken.models import Token
 
 from tests.conftest import PASSWORD
@@ -29,8 +30,8 @@ ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
 MANIFEST = ROOT / "frontend" / "dist" / ".vite" / "manifest.json"
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 # Default for Playwright's waits and our polls; generous for a loaded CI machine, never reached when all is well.
 TIMEOUT_MS = 15_000
 
@@ -258,7 +259,7 @@ def open_editor(
     server: Any,
     document: Any,
     username: str,
-    viewport: dict[str, int] | None = None,
+    viewport: ViewportSize | None = None,
     on_error: Callable[[str], None] | None = None,
 ) -> Page:
     """A new browser context logged in as ``username``, showing ``document``'s editor, connected and synced.
@@ -324,7 +325,7 @@ class Editors:
     # Uncaught exceptions in the pages, as "user: message".
     page_errors: list[str] = field(default_factory=list)
 
-    def open(self, server: Any, document: Any, username: str, viewport: dict[str, int] | None = None) -> Page:
+    def open(self, server: Any, document: Any, username: str, viewport: ViewportSize | None = None) -> Page:
         page = open_editor(
             self.browser,
             server,
@@ -345,3 +346,66 @@ class Editors:
                 page.screenshot(path=str(artifact_path(self.request, "" if index == 0 else f"--{name}")))
             finally:
                 page.context.close()
+
+
+class PageInThread:
+    """An editor page on a browser of its own, driven from a thread of its own: a user who acts at the same time as
+    the test's thread drives its pages (Playwright's sync API blocks its thread while it acts).
+
+    ``submit(action)`` runs ``action(page)`` in that thread and returns its Future; ``call(action)`` waits for the
+    result. Made with ``page_in_thread()``, which also screenshots the page at the end.
+    """
+
+    def __init__(self, server: Any, document: Any, username: str, viewport: ViewportSize | None = None) -> None:
+        self.username = username
+        # Uncaught exceptions in the page.
+        self.page_errors: list[str] = []
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"browser-{username}")
+        self._stack = ExitStack()
+        self._page: Page | None = None
+        try:
+            self._pool.submit(self._open, server, document, viewport).result(timeout=4 * TIMEOUT_MS / 1000)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self, server: Any, document: Any, viewport: ViewportSize | None) -> None:
+        browser = self._stack.enter_context(launch_browser())
+        self._page = open_editor(browser, server, document, self.username, viewport, self.page_errors.append)
+
+    def submit(self, action: Callable[[Page], T]) -> Future[T]:
+        return self._pool.submit(lambda: action(self._live_page()))
+
+    def call(self, action: Callable[[Page], T], timeout: float = 4 * TIMEOUT_MS / 1000) -> T:
+        return self.submit(action).result(timeout=timeout)
+
+    def _live_page(self) -> Page:
+        assert self._page is not None, f"{self.username}'s page did not open"
+        return self._page
+
+    def close(self, screenshot: Path | None = None) -> None:
+        def finish() -> None:
+            try:
+                if screenshot is not None and self._page is not None and not self._page.is_closed():
+                    self._page.evaluate("() => window.scrollTo(0, 0)")
+                    self._page.screenshot(path=str(screenshot))
+            finally:
+                self._stack.close()
+
+        try:
+            self._pool.submit(finish).result(timeout=4 * TIMEOUT_MS / 1000)
+        finally:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+@contextmanager
+def page_in_thread(
+    request: pytest.FixtureRequest, server: Any, document: Any, username: str, viewport: ViewportSize | None = None
+) -> Iterator[PageInThread]:
+    """A ``PageInThread`` for ``username``, screenshot as ``<test>--<user>.png`` and closed at the end."""
+    require_browser()
+    opened = PageInThread(server, document, username, viewport)
+    try:
+        yield opened
+    finally:
+        opened.close(artifact_path(request, f"--{username}"))
