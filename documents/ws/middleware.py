@@ -197,18 +197,19 @@ class WebSocketAuthMiddleware:
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> Any:
         key = _token_from_scope(scope)
-        scope = dict(scope, **_without_token_subprotocol(scope), **{TOKEN_OFFERED: key is not None})
+        # One copy of the scope, made once the user is known: it lives as long as the connection.
+        added = {**_without_token_subprotocol(scope), TOKEN_OFFERED: key is not None}
         checked_at = time.monotonic()
         try:
             user = await _resolve_user(key, scope.get("session"))
         except DATABASE_ERRORS as exc:
             # The consumer closes with 1013 (try again later) rather than the handshake failing with a 500.
             return await self.application(
-                dict(scope, user=AnonymousUser(), **{DATABASE_UNAVAILABLE: exc}), receive, send
+                dict(scope, **added, user=AnonymousUser(), **{DATABASE_UNAVAILABLE: exc}), receive, send
             )
         # Which credential authenticated the handshake: its revocation ends this connection (engine/revocation.py).
         credential = handshake_credential(key, scope.get("session"), user, checked_at)
-        return await self.application(dict(scope, user=user, **{CREDENTIAL: credential}), receive, send)
+        return await self.application(dict(scope, **added, user=user, **{CREDENTIAL: credential}), receive, send)
 
 
 def record_refusal(scope: dict) -> None:
