@@ -34,6 +34,8 @@ DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 PHONE: ViewportSize = {"width": 390, "height": 844}
 # Default for Playwright's waits and our polls; generous for a loaded CI machine, never reached when all is well.
 TIMEOUT_MS = 15_000
+# How long a page driven from its own thread may take for one action (opening it included).
+THREAD_TIMEOUT_S = 4 * TIMEOUT_MS / 1000
 
 T = TypeVar("T")
 
@@ -364,7 +366,7 @@ class PageInThread:
         self._stack = ExitStack()
         self._page: Page | None = None
         try:
-            self._pool.submit(self._open, server, document, viewport).result(timeout=4 * TIMEOUT_MS / 1000)
+            self._pool.submit(self._open, server, document, viewport).result(timeout=THREAD_TIMEOUT_S)
         except BaseException:
             self.close()
             raise
@@ -376,7 +378,7 @@ class PageInThread:
     def submit(self, action: Callable[[Page], T]) -> Future[T]:
         return self._pool.submit(lambda: action(self._live_page()))
 
-    def call(self, action: Callable[[Page], T], timeout: float = 4 * TIMEOUT_MS / 1000) -> T:
+    def call(self, action: Callable[[Page], T], timeout: float = THREAD_TIMEOUT_S) -> T:
         return self.submit(action).result(timeout=timeout)
 
     def _live_page(self) -> Page:
@@ -393,7 +395,7 @@ class PageInThread:
                 self._stack.close()
 
         try:
-            self._pool.submit(finish).result(timeout=4 * TIMEOUT_MS / 1000)
+            self._pool.submit(finish).result(timeout=THREAD_TIMEOUT_S)
         finally:
             self._pool.shutdown(wait=False, cancel_futures=True)
 

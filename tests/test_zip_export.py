@@ -8,29 +8,17 @@ import zipfile
 from typing import Any
 
 import pytest
-from django.core.cache import cache
 from django.core.files.storage import default_storage
 from rest_framework.test import APIClient
 
 from documents.bridge import export_document, replace_content
 from documents.models import Document, DocumentImage
 from documents.web import zip_export
-from tests.test_images import png, stored, upload
+from tests.test_images import media, png, stored, upload  # noqa: F401  (media: the autouse storage fixture)
 
 pytestmark = pytest.mark.django_db
 
 EXPORT = "/api/documents/{id}/export"
-
-
-@pytest.fixture(autouse=True)
-def media(settings: Any, tmp_path: Any) -> Any:
-    """Image files in a fresh directory; throttle counts from nothing."""
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path)}},
-    }
-    cache.clear()
-    return tmp_path
 
 
 def export_zip(client: APIClient, document: Document) -> Any:

@@ -28,8 +28,13 @@ def to_html(fragment: pycrdt.XmlFragment) -> str:
     return sanitise("".join(_block(node) for node in read_nodes(fragment)))
 
 
-def sanitise(raw: str, without: frozenset[str] = frozenset()) -> str:
-    """HTML limited to the document's tags (less ``without``), attributes, their values and link schemes."""
+def sanitise(
+    raw: str,
+    without: frozenset[str] = frozenset(),
+    attribute_filter: Callable[[str, str, str], str | None] | None = None,
+) -> str:
+    """HTML limited to the document's tags (less ``without``), attributes, their values and link schemes;
+    ``attribute_filter`` (nh3's: tag, attribute, value -> the value kept, or None to drop it) narrows them further."""
     return nh3.clean(
         raw,
         tags=set(schema.HTML_TAGS) - without,
@@ -37,6 +42,7 @@ def sanitise(raw: str, without: frozenset[str] = frozenset()) -> str:
         tag_attribute_values=schema.HTML_ATTRIBUTE_VALUES,
         filter_style_properties=set(schema.STYLE_PROPERTIES),
         url_schemes=set(SAFE_SCHEMES),
+        attribute_filter=attribute_filter,
         link_rel=None,
     )
 

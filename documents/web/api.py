@@ -36,7 +36,7 @@ from documents.web.api_schema import (
     DocumentSearch,
     errors,
 )
-from documents.web.office_export import OFFICE_FORMATS, missing_message, to_office
+from documents.web.office_export import OFFICE_FORMATS, missing_message, pandoc_for, to_office
 from documents.web.serializers import (
     ALL_EXPORT_FORMATS,
     DocumentCreateSerializer,
@@ -220,6 +220,7 @@ def export_body(document: Any, fmt: str) -> tuple[str | bytes, str]:
     if fmt == "json":
         return json.dumps(export_prosemirror(document), ensure_ascii=False), content_type
     if fmt in OFFICE_FORMATS:  # with the document's own images, as files beside the HTML
+        pandoc_for(fmt)  # 501 before the images are read
         copy = local_copy(document, ("html",), "")
         return to_office(copy.texts["html"], document.title, fmt, copy.images), content_type
     if fmt == "zip":

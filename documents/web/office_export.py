@@ -32,10 +32,8 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-import nh3
 from rest_framework import exceptions, status
 
-from documents.richtext import schema
 from documents.richtext.html_export import sanitise
 
 logger = logging.getLogger(__name__)
@@ -74,6 +72,19 @@ def missing_message(fmt: str) -> str:
     return f"{fmt} export needs pandoc on the server."
 
 
+def pandoc_for(fmt: str) -> str:
+    """pandoc's path, for an export in ``fmt``.
+
+    Raises:
+        PandocMissing: the server has none (501), checked before any work that would be for nothing.
+    """
+    pandoc = shutil.which(PANDOC)
+    if pandoc is None:
+        logger.warning("no %s on PATH: the %s export answers 501", PANDOC, fmt)
+        raise PandocMissing(missing_message(fmt))
+    return pandoc
+
+
 def to_office(page_html: str, title: str, fmt: str, images: Mapping[str, bytes] | None = None) -> bytes:
     """The file of format ``fmt`` (one of OFFICE_FORMATS) for the HTML export ``page_html`` titled ``title``.
 
@@ -86,10 +97,7 @@ def to_office(page_html: str, title: str, fmt: str, images: Mapping[str, bytes] 
     bad = [name for name in images if not _IMAGE_NAME.fullmatch(name)]
     if bad:
         raise ValueError(f"not an image file name: {bad[0]!r}")
-    pandoc = shutil.which(PANDOC)
-    if pandoc is None:
-        logger.warning("no %s on PATH: the %s export answers 501", PANDOC, fmt)
-        raise PandocMissing(missing_message(fmt))
+    pandoc = pandoc_for(fmt)
     page = _page(page_html, title, frozenset(images)).encode()
     with tempfile.TemporaryDirectory(prefix="collab-office-") as folder:
         for name, data in images.items():
@@ -116,20 +124,12 @@ def to_office(page_html: str, title: str, fmt: str, images: Mapping[str, bytes] 
 def _page(page_html: str, title: str, image_files: frozenset[str]) -> str:
     """A whole HTML page: the title in its head, the export's content in its body, without resource tags but the
     images that show one of ``image_files``."""
-    body = sanitise(page_html, without=_RESOURCE_TAGS - {"img"})  # <img> kept here, its source checked next
 
     def local_only(tag: str, attribute: str, value: str) -> str | None:
         if tag == "img" and attribute == "src" and value not in image_files:
             return None  # the tag goes next; were it left, pandoc would read nothing for it
         return value
 
-    body = nh3.clean(
-        body,
-        tags=set(schema.HTML_TAGS) - (_RESOURCE_TAGS - {"img"}),
-        attributes=schema.HTML_ATTRIBUTES,
-        tag_attribute_values=schema.HTML_ATTRIBUTE_VALUES,
-        attribute_filter=local_only,
-        link_rel=None,
-    )
+    body = sanitise(page_html, without=_RESOURCE_TAGS - {"img"}, attribute_filter=local_only)
     body = _IMG_TAG.sub(lambda tag: tag.group(0) if ' src="' in tag.group(1) else "", body)
     return f"<!DOCTYPE html><html><head><title>{html.escape(title)}</title></head><body>{body}</body></html>"

@@ -59,15 +59,11 @@ def local_copy(document: Any, formats: Sequence[str], folder: str, max_bytes: in
     could be read, as ``folder`` + ``<image id>.<extension>``; ``images`` holds those files' bytes by that name."""
     nodes = read_document(document, lambda doc: read_nodes(fragment_of(doc)))
     own = _own_url(document)
-    wanted: dict[uuid.UUID, None] = {}
-    for image in _image_nodes(nodes):
-        image_id = _image_id(image, own)
-        if image_id is not None:
-            wanted.setdefault(image_id)
-    files = _read_files(document, list(wanted), MAX_IMAGE_BYTES if max_bytes is None else max_bytes)
+    shown = [(image, _image_id(image, own)) for image in _image_nodes(nodes)]
+    wanted = list(dict.fromkeys(image_id for _, image_id in shown if image_id is not None))
+    files = _read_files(document, wanted, MAX_IMAGE_BYTES if max_bytes is None else max_bytes)
     prefix = f"/local-{secrets.token_hex(16)}/"
-    for image in _image_nodes(nodes):
-        image_id = _image_id(image, own)
+    for image, image_id in shown:
         if image_id in files:
             image.attrs["src"] = prefix + files[image_id][0]
     fragment = fragment_of(Doc())
@@ -126,18 +122,15 @@ def _read_files(document: Any, wanted: list[uuid.UUID], max_bytes: int) -> dict[
         if image is None:  # another document's image, or one deleted: the link stays
             continue
         budget = max_bytes - total
-        if image.size_bytes > budget:
-            logger.warning(
-                "export of document %s: image %s left as a link (over %d bytes)", document.pk, image_id, max_bytes
-            )
-            continue
-        try:
-            with image.file.storage.open(image.file.name, "rb") as stream:
-                data = stream.read(budget + 1)
-        except OSError:
-            logger.error("export of document %s: image %s is missing from the storage", document.pk, image_id)
-            continue
-        if len(data) > budget:
+        data = b""
+        if image.size_bytes <= budget:  # the recorded size first: no read for a file that cannot fit
+            try:
+                with image.file.storage.open(image.file.name, "rb") as stream:
+                    data = stream.read(budget + 1)
+            except OSError:
+                logger.error("export of document %s: image %s is missing from the storage", document.pk, image_id)
+                continue
+        if image.size_bytes > budget or len(data) > budget:
             logger.warning(
                 "export of document %s: image %s left as a link (over %d bytes)", document.pk, image_id, max_bytes
             )
