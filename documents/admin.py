@@ -45,7 +45,7 @@ PREVIEW_FRAME_STYLE = (
 
 def compact_now(document_id: Any) -> int:
     """Fold the document's stored log into its snapshot segments, synchronously; returns the log rows folded."""
-    return get_store().backend.compact(document_id)
+    return get_store().backend.compact(document_id).folded
 
 
 def _local_count(document_id: Any) -> int:

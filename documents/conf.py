@@ -104,6 +104,8 @@ class CollabConfig:
     REPLICA_CHECK_SECONDS: float = _tunable(10.0, POSITIVE)
     # How often open sockets are re-checked (credential, account, role); docs/security.md promises a minute at most
     REVALIDATE_SECONDS: float = _tunable(60.0, Range(more_than=0, at_most=60))
+    # How often the process hands the memory it freed back to the operating system (glibc's malloc_trim; 0: never)
+    MALLOC_TRIM_SECONDS: float = _tunable(60.0, NOT_NEGATIVE)
     # At most one automatic version per this many minutes of activity
     AUTO_VERSION_MINUTES: float = _tunable(10.0, POSITIVE)
     MAX_IMPORT_BYTES: int = _tunable(2 * 1024 * 1024, AT_LEAST_ONE)  # largest Markdown/HTML import

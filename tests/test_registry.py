@@ -23,7 +23,7 @@ from documents.engine.protocol import SyncStep1, SyncStep2, SyncUpdate, decode_m
 from documents.engine.registry import RoomRegistry
 from documents.engine.replication import PeerLink, group_name
 from documents.engine.rooms import Room
-from documents.engine.storage import MemoryStorage, StoredRows
+from documents.engine.storage import Compaction, MemoryStorage, StoredRows
 from documents.engine.store import DocumentStore
 from documents.exceptions import CloseCode
 from documents.models import Document, Membership
@@ -87,7 +87,7 @@ class FlakyStorage(MemoryStorage):
             raise self.failing_writes
         super().write_batch(batch)
 
-    def compact(self, document_id: uuid.UUID) -> int:
+    def compact(self, document_id: uuid.UUID) -> Compaction:
         if self.failing_writes is not None:
             raise self.failing_writes
         return super().compact(document_id)

@@ -113,3 +113,33 @@ async def test_a_large_open_document_compacts_once_its_log_is_a_share_of_its_sna
     # Compacted, and not before the log reached a quarter of the snapshot (it would have after 20 updates)
     assert compacted_at is not None and 0.25 * snapshot <= compacted_at < 0.25 * snapshot + 100, (logged, snapshot)
     assert content(await store.load(doc_id)) == str(text)
+
+
+async def test_a_document_rewritten_as_it_is_typed_keeps_compacting(
+    settings: Any, store_and_id: tuple[DocumentStore, uuid.UUID]
+) -> None:
+    """A document whose paragraphs are replaced as they are written keeps a small snapshot; its log is folded
+    again every COMPACT_LOG_COUNT updates, however many compactions came before (the log, and the database, do
+    not grow with the document's history)."""
+    settings.COLLAB = {**settings.COLLAB, "COMPACT_LOG_COUNT": 50, "COMPACT_LOG_SHARE": 0.25}
+    store, doc_id = store_and_id
+    await store.load(doc_id)
+    doc = Doc()
+    updates: list[bytes] = []
+    doc.observe(lambda event: updates.append(event.update))
+    text = doc.get("t", type=Text)
+    longest_log = 0
+    for round_ in range(20):
+        for i in range(60):
+            text.insert(len(text), str(i % 10))
+        del text[:]  # the paragraph is done and goes: the snapshot stays small
+        text.insert(0, f"round {round_}")
+        for update in updates:
+            store.append(doc_id, update)
+        updates.clear()
+        await store.flush()
+        rows, stats = await store._run(store.backend.read, doc_id)
+        longest_log = max(longest_log, stats.count)
+    assert longest_log <= 62, longest_log  # one round's updates at most: each round's flush compacted
+    assert sum(map(len, rows.segments)) < 1_000
+    assert content(await store.load(doc_id)) == str(text) == "round 19"

@@ -37,6 +37,14 @@ class LogStats:
     bytes: int = 0
 
 
+@dataclass(frozen=True)
+class Compaction:
+    """What folding a document's log into its snapshot did."""
+
+    folded: int  # log rows folded into the snapshot (0: nothing to fold, or no such document)
+    snapshot_bytes: int  # the size of the snapshot segments afterwards
+
+
 @dataclass
 class StoredRows:
     """A document's stored rows: snapshot segments, then the log."""
@@ -60,8 +68,8 @@ class StorageBackend(Protocol):
         """Append each document's updates to its log, in order, in one transaction (unknown documents skipped)."""
         ...
 
-    def compact(self, document_id: uuid.UUID) -> int:
-        """Fold the document's log into its snapshot segments; returns the log rows folded."""
+    def compact(self, document_id: uuid.UUID) -> Compaction:
+        """Fold the document's log into its snapshot segments."""
         ...
 
     def append_edit(self, document_id: uuid.UUID, update: bytes) -> None:
@@ -110,13 +118,13 @@ class MemoryStorage:
         for document_id, updates in batch.items():
             self.log[document_id].extend(updates)
 
-    def compact(self, document_id: uuid.UUID) -> int:
+    def compact(self, document_id: uuid.UUID) -> Compaction:
         self._check_available()
         folded = len(self.log[document_id])
         compacted = compact_rows(self.segments[document_id], self.log[document_id], get_config().SEGMENT_BYTES)
         self.segments[document_id] = compacted.segments
         self.log[document_id] = compacted.held
-        return folded
+        return Compaction(folded, sum(map(len, compacted.segments)))
 
     def append_edit(self, document_id: uuid.UUID, update: bytes) -> None:
         self._check_available()
@@ -163,8 +171,8 @@ class DjangoStorage:
         if dropped:
             logger.warning("dropped updates of deleted documents %s", sorted(map(str, dropped)))
 
-    def compact(self, document_id: uuid.UUID) -> int:
-        """Fold the document's log into its snapshot segments; returns the rows folded."""
+    def compact(self, document_id: uuid.UUID) -> Compaction:
+        """Fold the document's log into its snapshot segments."""
         from django.db import transaction
 
         from documents.models import Document, DocumentUpdate, SnapshotSegment
@@ -173,11 +181,11 @@ class DjangoStorage:
             # Locking the row serialises compactions of one document across processes (a no-op on SQLite, whose
             # IMMEDIATE transactions already serialise writers).
             if not Document.objects.select_for_update().filter(pk=document_id).exists():
-                return 0
+                return Compaction(0, 0)
             segments = list(SnapshotSegment.objects.filter(document_id=document_id).values_list("data", flat=True))
             log = list(DocumentUpdate.objects.filter(document_id=document_id).order_by("id").values_list("id", "data"))
             if not log:
-                return 0
+                return Compaction(0, sum(map(len, segments)))
             compacted = compact_rows(
                 [bytes(data) for data in segments], [bytes(data) for _, data in log], get_config().SEGMENT_BYTES
             )
@@ -201,7 +209,7 @@ class DjangoStorage:
             len(pieces),
             extra=logcontext.fields(document_id),
         )
-        return len(log)
+        return Compaction(len(log), sum(map(len, pieces)))
 
     def append_edit(self, document_id: uuid.UUID, update: bytes) -> None:
         from django.db import transaction

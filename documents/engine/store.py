@@ -47,8 +47,7 @@ class DocumentStore:
         _buffer: updates accepted but not yet committed, per document, in arrival order.
         _buffered_bytes: the size of each document's buffered updates; ``buffered_bytes`` is their sum.
         _stats: the size of each loaded document's stored log, to decide when to compact.
-        _snapshot_bytes: the size of each loaded document's snapshot segments (at most: see ``compact``), for the
-            same decision.
+        _snapshot_bytes: the size of each loaded document's snapshot segments, for the same decision.
         _executor: the single writer thread all storage calls run on, in submission order.
         _flusher: the task committing the buffer every flush window (and retrying after failures).
         failing_since: ``time.monotonic()`` of the first failed write of the current outage, or None.
@@ -145,9 +144,10 @@ class DocumentStore:
 
     async def compact(self, document_id: uuid.UUID) -> None:
         """Fold the document's log into its snapshot segments."""
-        await self._run(self.backend.compact, document_id)
-        # An upper bound (folding merges and drops deleted content): compacting a little later is harmless.
-        self._snapshot_bytes[document_id] += self._stats[document_id].bytes
+        compaction = await self._run(self.backend.compact, document_id)
+        # The snapshot as it now is: folding drops deleted content, so a document whose text is replaced as it is
+        # written keeps a small snapshot, and the next compaction is due again after COMPACT_LOG_COUNT updates.
+        self._snapshot_bytes[document_id] = compaction.snapshot_bytes
         self._stats[document_id] = LogStats()
         telemetry.current.compaction()
 

@@ -68,7 +68,7 @@ class Command(BaseCommand):
         for document_id in documents.values_list("pk", flat=True).iterator():
             before = row_count(backend, document_id)
             try:
-                folded = backend.compact(document_id)
+                folded = backend.compact(document_id).folded
             except Exception as exc:  # the transaction rolled back: the rows are as they were
                 self.stderr.write(f"FAIL {document_id}: {type(exc).__name__}: {exc}")
                 failed.append(str(document_id))
