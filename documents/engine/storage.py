@@ -201,7 +201,8 @@ class DjangoStorage:
             DocumentUpdate.objects.bulk_create(
                 DocumentUpdate(document_id=document_id, data=row) for row in compacted.held
             )
-            Document.objects.filter(pk=document_id).update(size_bytes=sum(map(len, pieces)))
+            snapshot_bytes = sum(map(len, pieces))
+            Document.objects.filter(pk=document_id).update(size_bytes=snapshot_bytes)
         logger.info(
             "compacted %s: %d log updates into %d segments",
             document_id,
@@ -209,7 +210,7 @@ class DjangoStorage:
             len(pieces),
             extra=logcontext.fields(document_id),
         )
-        return Compaction(len(log), sum(map(len, pieces)))
+        return Compaction(len(log), snapshot_bytes)
 
     def append_edit(self, document_id: uuid.UUID, update: bytes) -> None:
         from django.db import transaction
