@@ -195,3 +195,19 @@ async def test_client_id_stays_its_users_while_the_owner_reconnects(room: Room) 
     await room.join(back)
     await room.receive(back, encode_awareness(encode_awareness_update([(client_id, 3, '{"cursor":2}')])))
     assert room.awareness.states[client_id] == {"cursor": 2, "user": {"name": "alice", "color": "#123456"}}
+
+
+async def test_tabs_that_came_and_went_are_forgotten(room: Room, settings: Any) -> None:
+    # Every browser tab draws a new client id; a room that stays loaded all week must not remember each one.
+    settings.COLLAB = {**settings.COLLAB, "AWARENESS_RELEASE_SECONDS": 0}
+    staying = FakeConnection("staying")
+    await room.join(staying)
+    await room.receive(staying, encode_awareness(encode_awareness_update([(1, 1, '{"cursor":1}')])))
+    for tab in range(2, 52):
+        visitor = FakeConnection(f"visitor {tab}")
+        await room.join(visitor)
+        await room.receive(visitor, encode_awareness(encode_awareness_update([(tab, 1, '{"cursor":1}')])))
+        await room.leave(visitor)
+    assert set(room.awareness.states) == {1}
+    assert set(room.presence.owners.claims) <= {1, 51}  # the last visitor's claim is dropped at the next leave
+    assert set(room.awareness.meta) - {room.doc.client_id} <= {1, 51}

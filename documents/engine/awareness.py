@@ -99,7 +99,7 @@ class AwarenessOwners:
         return [client_id for client_id, claim in self.claims.items() if claim.holder is holder]
 
     def forget_expired(self) -> None:
-        """Drop released claims past their period (called now and then, so the table does not grow)."""
+        """Drop released claims past their period."""
         for client_id in [cid for cid, claim in self.claims.items() if claim.released_at and self._expired(claim)]:
             del self.claims[client_id]
 
@@ -163,6 +163,7 @@ class Presence:
         held = self.owners.held_by(member)
         for client_id in held:
             self.owners.release(client_id)
+        self.forget_expired()
         client_ids = [cid for cid in held if cid in self.awareness.states]
         if not client_ids:
             return None
@@ -193,6 +194,17 @@ class Presence:
         self.awareness.apply_awareness_update(applied, origin="peer")
         return applied
 
+    def forget_expired(self) -> None:
+        """Forget the client ids nobody speaks for any more: released claims past their period, and the clock the
+        awareness keeps of every id that ever had a state (y-protocols keeps it for good, so that a late copy of a
+        removed state stays removed; the claim does that job for the release period). Called as members leave, so
+        neither table grows with every tab that ever joined a room that stays loaded."""
+        self.owners.forget_expired()
+        meta, states = self.awareness.meta, self.awareness.states
+        for client_id in [cid for cid in meta if cid not in states and self.owners.user_of(cid) is None]:
+            if client_id != self._server_client_id:
+                del meta[client_id]
+
     def owners_of(self, client_ids: list[int]) -> dict[int, int]:
         """The user each of these client ids belongs to (for peers)."""
         return {cid: user for cid in client_ids if (user := self.owners.user_of(cid)) is not None}
@@ -202,5 +214,5 @@ class Presence:
         client_ids = list(self.awareness.states)
         if not client_ids:
             return None
-        self.owners.forget_expired()
+        self.forget_expired()
         return self.awareness.encode_awareness_update(client_ids), self.owners_of(client_ids)

@@ -41,8 +41,10 @@ logger = logging.getLogger("documents.engine.live_doc")
 
 # A history larger than this, and more than twice the Doc's encoded state, is re-encoded from the Doc (merged
 # updates keep every deleted character; the Doc's encoding collapses them). Low, because every open room holds
-# its history in memory: at 1 MiB, a hundred small documents being typed in held a hundred MiB of it.
-HISTORY_SLACK_BYTES = 64 * 1024
+# its history in memory: at 1 MiB, a hundred small documents being typed in held a hundred MiB of it; at 64 KiB they
+# still filled up to 6 MiB over nine minutes of typing, freed and filled again, a sawtooth in the process's memory.
+# Re-encoding a small document costs well under a millisecond, once per 16 KiB typed into it.
+HISTORY_SLACK_BYTES = 16 * 1024
 
 
 @dataclass
@@ -294,7 +296,8 @@ class LiveDoc:
         if history_bytes > HISTORY_SLACK_BYTES:
             state = self.doc.get_update()
             if history_bytes > 2 * len(state):
-                self.history = encode_in_pieces(self.doc, self._piece_bytes) or [state]
+                small = len(state) <= self._piece_bytes
+                self.history = [state] if small else encode_in_pieces(self.doc, self._piece_bytes) or [state]
                 # The same moment suits the item-parent index: what the encoding collected, it forgets too
                 # (from about 680 to about 100 bytes per removed paragraph, measured).
                 if self._parents is not None:
