@@ -289,6 +289,11 @@ def main() -> int:
     parser.add_argument(
         "--warmup", type=float, help="minutes before the RSS slope is measured (default: a third of the run, >= 2)"
     )
+    parser.add_argument(
+        "--database-url",
+        help="an empty database for the server (default: a fresh SQLite file; PostgreSQL keeps its page cache out of"
+        " the server's RSS)",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (database, logs)")
     parser.add_argument("--server-log", type=Path, help="where to keep the server log (default: /tmp/collab-soak-*)")
@@ -314,6 +319,8 @@ def main() -> int:
     keep_client_log = keep_log.with_name(keep_log.name.replace("server", "client"))
     work = Path(tempfile.mkdtemp(prefix="collab-soak-"))
     env = soak_env(work / "soak.sqlite3")
+    if args.database_url:
+        env["DATABASE_URL"] = args.database_url
     server = bench.Server(env, work)
     node: subprocess.Popen[bytes] | None = None
     try:
