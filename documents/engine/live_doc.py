@@ -296,8 +296,7 @@ class LiveDoc:
         if history_bytes > HISTORY_SLACK_BYTES:
             state = self.doc.get_update()
             if history_bytes > 2 * len(state):
-                small = len(state) <= self._piece_bytes
-                self.history = [state] if small else encode_in_pieces(self.doc, self._piece_bytes) or [state]
+                self.history = encode_in_pieces(self.doc, self._piece_bytes, state) or [state]
                 # The same moment suits the item-parent index: what the encoding collected, it forgets too
                 # (from about 680 to about 100 bytes per removed paragraph, measured).
                 if self._parents is not None:

@@ -105,12 +105,14 @@ def pack_updates(updates: list[bytes], limit: int) -> list[bytes]:
     return pieces
 
 
-def encode_in_pieces(doc: Doc, limit: int) -> list[bytes] | None:
+def encode_in_pieces(doc: Doc, limit: int, full: bytes | None = None) -> list[bytes] | None:
     """The Doc's whole state as updates of at most ``limit`` bytes: one, or one per client merged up to the limit.
 
+    ``full`` is the Doc's whole update when the caller has just encoded it (so it is not encoded twice).
     Returns None when one client's share alone exceeds the limit.
     """
-    full = doc.get_update()
+    if full is None:
+        full = doc.get_update()
     if len(full) <= limit:
         return [full]
     state = read_state_vector(doc.get_state())
