@@ -16,9 +16,14 @@ from documents.conf import get_config  # noqa: E402
 from documents.engine.store import replay_spill_files  # noqa: E402
 from documents.routing import websocket_urlpatterns  # noqa: E402
 from documents.ws.middleware import BrowserOriginValidator, WebSocketAuthMiddleware  # noqa: E402
-from documents.ws.transport import RawSendMiddleware, allow_protocol_close_codes  # noqa: E402
+from documents.ws.transport import (  # noqa: E402
+    RawSendMiddleware,
+    allow_protocol_close_codes,
+    release_closed_connections,
+)
 
 allow_protocol_close_codes()
+release_closed_connections()
 replay_spill_files()
 
 application = ProtocolTypeRouter(
@@ -34,7 +39,10 @@ application = ProtocolTypeRouter(
 # imported so far lives as long as the process: freeze it out of the collector (a full pass over it alone took
 # 60 ms). What a busy server creates later still makes full passes slow (500 sockets: 80-100 ms, 20 of them in
 # 3 minutes under the soak run), so collections start after 50,000 new objects instead of 700: passes are that
-# much rarer, and what they free waits a little longer (reference counting frees nearly everything at once anyway).
+# much rarer, and what they free waits a little longer. That is only cheap because reference counting frees nearly
+# everything at once: a young-generation pass comes every few minutes and an older one far more rarely, so an object
+# left in a reference cycle can stay for an hour. Closed connections used to be (documents/ws/transport.py,
+# documents/logcontext.py, the consumer's ``_leave``); tests/test_connection_garbage.py keeps them freed.
 gc.freeze()
 gc.set_threshold(50_000, 20, 20)
 

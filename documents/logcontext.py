@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections.abc import Iterator
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, replace
@@ -33,13 +34,15 @@ class Binding:
     """The ids bound in one task.
 
     Attributes:
-        owner: the task that bound them (None: bound outside any task).
+        owner: the task that bound them (None: bound outside any task). Held weakly: the binding lives in the
+            task's own context, and a strong reference would make task and context a cycle that only the cyclic
+            collector frees (with the connection's objects the task still refers to).
         document_id: the document's id, as text.
         connection_id: the connection's id (``ws12``).
         user_id: the user's primary key (None for an anonymous handshake).
     """
 
-    owner: asyncio.Task[Any] | None
+    owner: weakref.ReferenceType[asyncio.Task[Any]] | None
     document_id: str | None = None
     connection_id: str | None = None
     user_id: int | None = None
@@ -56,13 +59,18 @@ def _current_task() -> asyncio.Task[Any] | None:
         return None
 
 
+def _owner_ref() -> weakref.ReferenceType[asyncio.Task[Any]] | None:
+    task = _current_task()
+    return None if task is None else weakref.ref(task)
+
+
 def _visible() -> Binding | None:
     """The binding that applies here: none if it was made by another task than the running one."""
     binding = _binding.get()
     if binding is None:
         return None
     task = _current_task()
-    if task is not None and binding.owner is not task:
+    if task is not None and (binding.owner is None or binding.owner() is not task):
         return None
     return binding
 
@@ -84,8 +92,9 @@ def bind(document_id: Any = _UNSET, connection_id: Any = _UNSET, user_id: Any = 
     }
     if given.get("document_id") is not None:
         given["document_id"] = str(given["document_id"])  # a UUID: written as text in every format
-    base = _visible() or Binding(owner=_current_task())
-    return _binding.set(replace(base, owner=_current_task(), **given))
+    owner = _owner_ref()
+    base = _visible() or Binding(owner=owner)
+    return _binding.set(replace(base, owner=owner, **given))
 
 
 def reset(token: Token[Binding | None]) -> None:

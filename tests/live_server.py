@@ -41,9 +41,12 @@ def test_database_url() -> str:
 class DaphneServer:
     """One daphne process serving collab.asgi on a loopback port; its output goes to ``log_path``."""
 
-    def __init__(self, log_dir: Path, env: dict[str, str], port: int | None = None) -> None:
+    def __init__(
+        self, log_dir: Path, env: dict[str, str], port: int | None = None, application: str = "collab.asgi:application"
+    ) -> None:
         self.port = port or free_port()
         self.env = env
+        self.application = application
         self.log_path = log_dir / f"daphne-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -59,7 +62,7 @@ class DaphneServer:
         """Start daphne and wait until it accepts connections."""
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "collab.asgi:application"],
+                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), self.application],
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,
@@ -110,9 +113,9 @@ def start_server(transactional_db: None, server_env: dict[str, str], tmp_path: P
     """A factory starting daphne servers (stopped at the end of the test): ``start_server(REDIS_URL=..., ...)``."""
     servers: list[DaphneServer] = []
 
-    def start(port: int | None = None, **overrides: str) -> DaphneServer:
+    def start(port: int | None = None, application: str = "collab.asgi:application", **overrides: str) -> DaphneServer:
         env = dict(server_env, **overrides)
-        server = DaphneServer(tmp_path, env, port).start()
+        server = DaphneServer(tmp_path, env, port, application).start()
         servers.append(server)
         return server
 

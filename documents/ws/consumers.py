@@ -155,8 +155,11 @@ class DocumentConsumer(AsyncConsumer):
 
     async def _leave(self) -> None:
         room, self.room = self.room, None
-        if room is not None and self.registry is not None and self.connection is not None:
-            await self.registry.leave(room, self.connection)
+        # The connection holds this consumer's bound methods: dropped here, consumer and connection are freed by
+        # reference counting when the socket ends, not left as a cycle for the collector.
+        connection, self.connection = self.connection, None
+        if room is not None and self.registry is not None and connection is not None:
+            await self.registry.leave(room, connection)
             logger.info("ws %s left %s", self.id, room.document_id)
 
 
