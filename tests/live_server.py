@@ -38,11 +38,15 @@ def test_database_url() -> str:
     return f"postgres://{db['USER']}{password}@{host}:{port}/{db['NAME']}"
 
 
+# The ASGI application a test server runs unless the test names another one (tests/garbage_asgi.py, say).
+SERVED_APPLICATION = "collab.asgi:application"
+
+
 class DaphneServer:
     """One daphne process serving collab.asgi on a loopback port; its output goes to ``log_path``."""
 
     def __init__(
-        self, log_dir: Path, env: dict[str, str], port: int | None = None, application: str = "collab.asgi:application"
+        self, log_dir: Path, env: dict[str, str], port: int | None = None, application: str = SERVED_APPLICATION
     ) -> None:
         self.port = port or free_port()
         self.env = env
@@ -113,7 +117,7 @@ def start_server(transactional_db: None, server_env: dict[str, str], tmp_path: P
     """A factory starting daphne servers (stopped at the end of the test): ``start_server(REDIS_URL=..., ...)``."""
     servers: list[DaphneServer] = []
 
-    def start(port: int | None = None, application: str = "collab.asgi:application", **overrides: str) -> DaphneServer:
+    def start(port: int | None = None, application: str = SERVED_APPLICATION, **overrides: str) -> DaphneServer:
         env = dict(server_env, **overrides)
         server = DaphneServer(tmp_path, env, port, application).start()
         servers.append(server)

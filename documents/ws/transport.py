@@ -35,27 +35,26 @@ def allow_protocol_close_codes() -> None:
         from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
     except ImportError:  # not running under daphne
         return
-    if getattr(WebSocketProtocol.serverClose, "_collab_patched", False):
-        return
-    original = WebSocketProtocol.serverClose
 
-    def server_close(self: WebSocketProtocol, code: int | None = None) -> None:
-        if code in PROTOCOL_CLOSE_CODES:
-            self.sendCloseFrame(code=code, isReply=False)
-        else:
-            original(self, code)
+    def server_close(original: Callable[..., None]) -> Callable[..., None]:
+        def wrapper(self: WebSocketProtocol, code: int | None = None) -> None:
+            if code in PROTOCOL_CLOSE_CODES:
+                self.sendCloseFrame(code=code, isReply=False)
+            else:
+                original(self, code)
 
-    server_close._collab_patched = True  # type: ignore[attr-defined]
-    WebSocketProtocol.serverClose = server_close
+        return wrapper
 
     # Each protocol copies its options from the factory when the connection is made.
-    original_init = WebSocketFactory.__init__
+    def factory_init(original: Callable[..., None]) -> Callable[..., None]:
+        def wrapper(self: WebSocketFactory, *args: object, **kwargs: object) -> None:
+            original(self, *args, **kwargs)
+            self.failByDrop = False
 
-    def factory_init(self: WebSocketFactory, *args: object, **kwargs: object) -> None:
-        original_init(self, *args, **kwargs)
-        self.failByDrop = False
+        return wrapper
 
-    WebSocketFactory.__init__ = factory_init
+    _wrap_once(WebSocketProtocol, "serverClose", server_close)
+    _wrap_once(WebSocketFactory, "__init__", factory_init)
 
 
 def release_closed_connections() -> None:
@@ -66,32 +65,41 @@ def release_closed_connections() -> None:
         from twisted.internet.defer import succeed
     except ImportError:  # not running under daphne
         return
-    if getattr(WebSocketProtocol.connectionLost, "_collab_patched", False):
+
+    def connection_lost(original: Callable[..., None]) -> Callable[..., None]:
+        def wrapper(self: WebSocketProtocol, *args: Any, **kwargs: Any) -> None:
+            try:
+                original(self, *args, **kwargs)
+            finally:
+                # Already resolved (with the protocol): whoever waited on it has been called.
+                self.is_closed = succeed(None)
+
+        return wrapper
+
+    def process(original: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(self: WebRequest) -> Any:
+            result = original(self)  # the upgrade runs to its end before the first ``yield``
+            channel = self.channel
+            if self.transport is None and channel is not None and self in getattr(channel, "requests", ()):
+                # Upgraded: the socket belongs to the WebSocket protocol now and this request never finishes. The
+                # channel is still reading the handshake below this call, so the request leaves its list afterwards.
+                asyncio.get_running_loop().call_soon(_forget_request, channel, self)
+            return result
+
+        return wrapper
+
+    _wrap_once(WebSocketProtocol, "connectionLost", connection_lost)
+    _wrap_once(WebRequest, "process", process)
+
+
+def _wrap_once(owner: type, name: str, make_wrapper: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
+    """Replace ``owner.name`` with ``make_wrapper(original)``, unless an earlier call already did."""
+    original = getattr(owner, name)
+    if getattr(original, "_collab_patched", False):
         return
-    original_lost = WebSocketProtocol.connectionLost
-
-    def connection_lost(self: WebSocketProtocol, *args: Any, **kwargs: Any) -> None:
-        try:
-            original_lost(self, *args, **kwargs)
-        finally:
-            # Already resolved (with the protocol): whoever waited on it has been called.
-            self.is_closed = succeed(None)
-
-    connection_lost._collab_patched = True  # type: ignore[attr-defined]
-    WebSocketProtocol.connectionLost = connection_lost
-
-    original_process = WebRequest.process
-
-    def process(self: WebRequest) -> Any:
-        result = original_process(self)  # the upgrade runs to its end before the first ``yield``
-        channel = self.channel
-        if self.transport is None and channel is not None and self in getattr(channel, "requests", ()):
-            # Upgraded: the socket belongs to the WebSocket protocol now and this request never finishes. The
-            # channel is still reading the handshake below this call, so the request leaves its list afterwards.
-            asyncio.get_event_loop().call_soon(_forget_request, channel, self)
-        return result
-
-    WebRequest.process = process
+    wrapper = make_wrapper(original)
+    wrapper._collab_patched = True  # type: ignore[attr-defined]
+    setattr(owner, name, wrapper)
 
 
 def _forget_request(channel: Any, request: Any) -> None:
