@@ -74,17 +74,15 @@ def _parse_id(document_id: Any) -> uuid.UUID:
         raise DocumentNotFound(document_id) from exc
 
 
-def _with_member_role(user: Any, document_id: Any) -> QuerySet[Document]:
-    """One document, annotated with the caller's membership role (one query, none for anonymous callers)."""
+def _with_member_role(user: Any, document_id: Any, *, with_owner: bool) -> QuerySet[Document]:
+    """One document, annotated with the caller's membership role (one query, none for anonymous callers); its owner
+    joined in when ``with_owner``."""
     pk = _parse_id(document_id)
     if not getattr(user, "is_authenticated", False):
         return Document.objects.none()
     member_role = Membership.objects.filter(document=OuterRef("pk"), user=user).values("role")[:1]
-    return (
-        Document.objects.filter(pk=pk)
-        .annotate(member_role=Subquery(member_role, output_field=CharField()))
-        .select_related("owner")
-    )
+    documents = Document.objects.filter(pk=pk).annotate(member_role=Subquery(member_role, output_field=CharField()))
+    return documents.select_related("owner") if with_owner else documents
 
 
 def _checked(document: Document | None, user: Any, document_id: Any, action: Action) -> tuple[Document, str]:
@@ -109,9 +107,15 @@ def authorize(user: Any, document_id: Any, action: Action) -> tuple[Document, st
         DocumentNotFound: the document does not exist or the caller has no role on it.
         AccessDenied: the caller can see the document but their role is too low.
     """
-    return _checked(_with_member_role(user, document_id).first(), user, document_id, action)
+    return _checked(_with_member_role(user, document_id, with_owner=True).first(), user, document_id, action)
 
 
 async def aauthorize(user: Any, document_id: Any, action: Action) -> tuple[Document, str]:
-    """Async form of :func:`authorize`, for the WebSocket path (same query, same answers)."""
-    return _checked(await _with_member_role(user, document_id).afirst(), user, document_id, action)
+    """Async form of :func:`authorize`, for the WebSocket path (same answers), which never reads the owner.
+
+    It runs on every connection and every access check of a live one, and Django compiles each ``select_related``
+    query with a nested function that refers to itself: a reference cycle per query, which the server's rarely run
+    cyclic collector (collab/asgi.py) would leave in memory for minutes under clients that reconnect.
+    """
+    document = await _with_member_role(user, document_id, with_owner=False).afirst()
+    return _checked(document, user, document_id, action)

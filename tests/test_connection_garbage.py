@@ -4,7 +4,8 @@ The server runs the collector rarely (collab/asgi.py), so what a closed connecti
 in memory until a pass comes: under clients that reconnect, or handshakes refused one after another, resident
 memory grew with it. Here daphne serves the application with the collector off and a census endpoint
 (tests/garbage_asgi.py); connections of every kind open and close (editors with a token, a browser session, a
-refused handshake, a connection closed for bad input), and the census must find none of their objects unreachable.
+refused handshake, a connection closed for bad input), and the census must find none of their objects unreachable,
+nor any function left in a cycle by the queries that let them in.
 """
 
 from __future__ import annotations
